@@ -1,0 +1,222 @@
+"""System checks that keep the service closed when it is misconfigured.
+
+Outside debug a missing or malformed secret, key, deadline or cache stops start-up
+(``manage.py`` commands, ``runserver`` and ``untold/wsgi.py`` all run these checks)
+with a message that names the variable and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from submissions import crypto
+
+ROLES = ("all", "intake", "moderation")
+GENERATE = "Run `python manage.py generate_keys` and set the lines it prints."
+
+
+@register()
+def check_secret_key(app_configs, **kwargs) -> list[Error]:
+    if settings.UNTOLD_SECRET_KEY_MISSING and not settings.DEBUG:
+        return [
+            Error(
+                "UNTOLD_SECRET_KEY is not set.",
+                hint="Set UNTOLD_SECRET_KEY (or UNTOLD_SECRET_KEY_FILE) to at least 50 random "
+                'characters, e.g. the output of `python -c "import secrets; '
+                'print(secrets.token_urlsafe(50))"`.',
+                id="submissions.E001",
+            )
+        ]
+    key = settings.SECRET_KEY
+    if not settings.DEBUG and (len(key) < 50 or len(set(key)) < 5):
+        return [
+            Error(
+                "UNTOLD_SECRET_KEY is too short or too simple.",
+                hint="Use at least 50 random characters with at least 5 different ones.",
+                id="submissions.E001",
+            )
+        ]
+    return []
+
+
+@register()
+def check_deadline(app_configs, **kwargs) -> list[Error]:
+    errors = []
+    if settings.UNTOLD_CLOSES_AT_RAW and settings.UNTOLD_CLOSES_AT is None:
+        errors.append(
+            Error(
+                f"UNTOLD_CLOSES_AT is not an ISO 8601 instant with an offset: "
+                f"{settings.UNTOLD_CLOSES_AT_RAW!r}.",
+                hint="Write it like 2026-12-10T23:59:00+05:00.",
+                id="submissions.E002",
+            )
+        )
+    elif settings.UNTOLD_CLOSES_AT is None:
+        errors.append(
+            Error(
+                "UNTOLD_CLOSES_AT is not set: the campaign needs a closing instant.",
+                hint="Set UNTOLD_CLOSES_AT, e.g. 2026-12-10T23:59:00+05:00.",
+                id="submissions.E002",
+            )
+        )
+    if settings.UNTOLD_OPENS_AT_RAW and settings.UNTOLD_OPENS_AT is None:
+        errors.append(
+            Error(
+                f"UNTOLD_OPENS_AT is not an ISO 8601 instant with an offset: "
+                f"{settings.UNTOLD_OPENS_AT_RAW!r}.",
+                hint="Write it like 2026-11-25T09:00:00+05:00, or leave it unset to open now.",
+                id="submissions.E003",
+            )
+        )
+    elif (
+        settings.UNTOLD_OPENS_AT
+        and settings.UNTOLD_CLOSES_AT
+        and settings.UNTOLD_OPENS_AT >= settings.UNTOLD_CLOSES_AT
+    ):
+        errors.append(
+            Error(
+                "UNTOLD_OPENS_AT is not before UNTOLD_CLOSES_AT.",
+                hint="Set the opening instant before the closing one.",
+                id="submissions.E003",
+            )
+        )
+    return errors
+
+
+@register()
+def check_cache(app_configs, **kwargs) -> list[Error]:
+    if settings.DEBUG or settings.REDIS_URL:
+        if settings.REDIS_URL and not settings.REDIS_URL.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            return [
+                Error(
+                    "REDIS_URL is not a redis://, rediss:// or unix:// URL.",
+                    hint="Write it like redis://127.0.0.1:6379/0.",
+                    id="submissions.E004",
+                )
+            ]
+        return []
+    return [
+        Error(
+            "REDIS_URL is not set: rate limits need a cache shared by all processes.",
+            hint="Set REDIS_URL, e.g. redis://127.0.0.1:6379/0.",
+            id="submissions.E004",
+        )
+    ]
+
+
+@register()
+def check_role(app_configs, **kwargs) -> list[Error]:
+    if settings.UNTOLD_ROLE not in ROLES:
+        return [
+            Error(
+                f"UNTOLD_ROLE is {settings.UNTOLD_ROLE!r}.",
+                hint="Set UNTOLD_ROLE to all, intake or moderation.",
+                id="submissions.E008",
+            )
+        ]
+    if settings.UNTOLD_ROLE == "intake" and settings.UNTOLD_PRIVATE_KEY_FILES:
+        return [
+            Error(
+                "UNTOLD_ROLE is intake but a private key is configured.",
+                hint="The public server must hold public keys only: unset "
+                "UNTOLD_PRIVATE_KEY_FILE(S) and keep the private key on the moderation side.",
+                id="submissions.E007",
+            )
+        ]
+    return []
+
+
+@register()
+def check_keys(app_configs, **kwargs) -> list[Error | Warning]:
+    from submissions.models import keyring
+
+    problems: list[Error | Warning] = []
+    for text in settings.UNTOLD_PUBLIC_KEYS:
+        try:
+            crypto.public_key_from_text(text)
+        except crypto.SealError as error:
+            problems.append(
+                Error(
+                    f"UNTOLD_PUBLIC_KEYS holds a malformed key: {error}.",
+                    hint=GENERATE,
+                    id="submissions.E005",
+                )
+            )
+    if not settings.UNTOLD_PUBLIC_KEYS and not settings.UNTOLD_PRIVATE_KEY_FILES:
+        problems.append(
+            Error(
+                "UNTOLD_PUBLIC_KEYS is not set: nothing can be sealed.",
+                hint=GENERATE,
+                id="submissions.E005",
+            )
+        )
+    if problems:
+        return problems
+    keyring.cache_clear()
+    try:
+        ring = keyring()
+    except crypto.SealError as error:
+        return [
+            Error(
+                f"UNTOLD_PRIVATE_KEY_FILE(S) cannot be loaded: {error}.",
+                hint="Check the file paths and UNTOLD_PRIVATE_KEY_PASSPHRASE "
+                "(or UNTOLD_PRIVATE_KEY_PASSPHRASE_FILE).",
+                id="submissions.E006",
+            )
+        ]
+    if ring.can_open and ring.active_key_id not in ring.private_keys:
+        problems.append(
+            Error(
+                f"The active public key (key id {ring.active_key_id.hex()}) has no matching "
+                "private key among UNTOLD_PRIVATE_KEY_FILE(S).",
+                hint="List the active key's private key file too, or put the public key that "
+                "matches one of the private keys first in UNTOLD_PUBLIC_KEYS.",
+                id="submissions.E010",
+            )
+        )
+    if settings.UNTOLD_ROLE == "moderation" and not ring.can_open:
+        problems.append(
+            Warning(
+                "UNTOLD_ROLE is moderation but no private key is configured: "
+                "the panel cannot open any testimony.",
+                hint="Set UNTOLD_PRIVATE_KEY_FILE on the moderation host.",
+                id="submissions.W001",
+            )
+        )
+    return problems
+
+
+@register()
+def check_other_settings(app_configs, **kwargs) -> list[Error]:
+    errors = [
+        Error(
+            f"{name} is malformed or its file cannot be read.",
+            hint=f"Fix or unset {name}.",
+            id="submissions.E011",
+        )
+        for name in settings.INVALID_SETTINGS
+    ]
+    try:
+        ZoneInfo(settings.UNTOLD_TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(
+            Error(
+                f"UNTOLD_TIME_ZONE is not a known time zone: {settings.UNTOLD_TIME_ZONE!r}.",
+                hint="Use an IANA name such as Asia/Almaty.",
+                id="submissions.E009",
+            )
+        )
+    if not settings.DEBUG and not settings.ALLOWED_HOSTS:
+        errors.append(
+            Error(
+                "UNTOLD_ALLOWED_HOSTS is not set.",
+                hint="Set it to the comma-separated host names the site answers to.",
+                id="submissions.E012",
+            )
+        )
+    return errors

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from submissions.models import AuditEvent, Testimony, keyring
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-wrap every sealed testimony and campaign text to the active key (the first of "
+        "UNTOLD_PUBLIC_KEYS), in committed batches. Resumable and safe while the site takes "
+        "submissions: values already on the active key are skipped, and each row is written "
+        "only if it has not changed meanwhile. Needs the private keys of every old key id. "
+        "Prints how many values moved; exits non-zero if any value could not be opened or "
+        "still names another key."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args, batch_size: int, **options) -> None:
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        if not keyring().can_open:
+            raise CommandError("No private key is configured here: rotation needs them.")
+        report = Testimony.objects.rotate_keys(batch_size=batch_size)
+        AuditEvent.record(
+            AuditEvent.Action.ROTATED_KEYS,
+            actor="manage.py rotate_keys",
+            moved=report.moved,
+            failed=len(report.failed),
+            to_key_id=keyring().active_key_id.hex(),
+        )
+        for failure in report.failed:
+            self.stderr.write(f"cannot open {failure}")
+        summary = (
+            f"Moved {report.moved} values to key id {keyring().active_key_id.hex()}; "
+            f"{len(report.failed)} could not be opened; {report.remaining} records still "
+            "name another key."
+        )
+        if report.failed or report.remaining:
+            raise CommandError(summary)
+        self.stdout.write(summary)

@@ -1,0 +1,338 @@
+"""Testimonies and the audit trail.
+
+Promise: a testimony carries no IP address, user agent, account or exact time; only
+the day it arrived, in the campaign's time zone. Its id is a random UUID4, so no id
+reveals arrival order. Its text is sealed before it reaches the database, and there
+is no transparently decrypting field: text is opened only by an explicit call, so
+list pages, ``dumpdata`` and serializers never see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import models
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from submissions import crypto
+
+TEXT_FIELD = "text"
+CAMPAIGN_TEXT_FIELD = "campaign_text"
+
+
+@cache
+def keyring() -> crypto.Keyring:
+    """The keys this process holds, loaded once from settings. Raises SealError."""
+    pems = []
+    for name in settings.UNTOLD_PRIVATE_KEY_FILES:
+        try:
+            pems.append(Path(name).read_bytes())
+        except OSError as error:
+            raise crypto.SealError(
+                f"cannot read private key file {name}: {error.strerror}"
+            ) from None
+    passphrase = settings.UNTOLD_PRIVATE_KEY_PASSPHRASE.encode() or None
+    return crypto.Keyring.load(settings.UNTOLD_PUBLIC_KEYS, pems, passphrase)
+
+
+@receiver(setting_changed)
+def _forget_keys(*, setting: str, **kwargs: object) -> None:
+    if setting.startswith("UNTOLD_P"):
+        keyring.cache_clear()
+
+
+def campaign_today(now: datetime | None = None) -> date:
+    """The date in the campaign's time zone: the only time a testimony keeps."""
+    return timezone.localdate(now or timezone.now(), ZoneInfo(settings.UNTOLD_TIME_ZONE))
+
+
+def receipt_digest(code: str) -> str:
+    """HMAC-SHA256 of a receipt code under a key derived from SECRET_KEY: a code can be
+    looked up, but the stored digest cannot be turned back into the code."""
+    key = hashlib.sha256(b"untold receipt digest|" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+
+
+class Language(models.TextChoices):
+    KAZAKH = "kk", "Қазақша"
+    RUSSIAN = "ru", "Русский"
+    ENGLISH = "en", "English"
+
+
+class ViolenceForm(models.TextChoices):
+    PHYSICAL = "physical", _("Physical violence")
+    SEXUAL = "sexual", _("Sexual violence")
+    PSYCHOLOGICAL = "psychological", _("Psychological violence")
+    ECONOMIC = "economic", _("Economic violence")
+    HARASSMENT = "harassment", _("Harassment")
+    TRAFFICKING = "trafficking", _("Trafficking")
+    FGM = "fgm", _("Female genital mutilation")
+    CHILD_MARRIAGE = "child_marriage", _("Child marriage")
+    OTHER = "other", _("Other")
+
+
+class AgeGroup(models.TextChoices):
+    UNDER_18 = "under_18", _("Under 18")
+    FROM_18 = "18_24", _("18–24")
+    FROM_25 = "25_34", _("25–34")
+    FROM_35 = "35_44", _("35–44")
+    FROM_45 = "45_54", _("45–54")
+    FROM_55 = "55_64", _("55–64")
+    FROM_65 = "65_plus", _("65 or older")
+
+
+class Region(models.TextChoices):
+    """Central Asia: Kazakhstan by region (ISO 3166-2), its neighbours by country.
+    The part before the hyphen is the country, which export uses to generalize."""
+
+    KZ_ASTANA = "KZ-71", _("Kazakhstan — Astana")
+    KZ_ALMATY_CITY = "KZ-75", _("Kazakhstan — Almaty (city)")
+    KZ_SHYMKENT = "KZ-79", _("Kazakhstan — Shymkent")
+    KZ_ABAI = "KZ-10", _("Kazakhstan — Abai Region")
+    KZ_AKMOLA = "KZ-11", _("Kazakhstan — Akmola Region")
+    KZ_AKTOBE = "KZ-15", _("Kazakhstan — Aktobe Region")
+    KZ_ALMATY = "KZ-19", _("Kazakhstan — Almaty Region")
+    KZ_ATYRAU = "KZ-23", _("Kazakhstan — Atyrau Region")
+    KZ_WEST = "KZ-27", _("Kazakhstan — West Kazakhstan Region")
+    KZ_ZHAMBYL = "KZ-31", _("Kazakhstan — Zhambyl Region")
+    KZ_ZHETYSU = "KZ-33", _("Kazakhstan — Zhetysu Region")
+    KZ_KARAGANDA = "KZ-35", _("Kazakhstan — Karaganda Region")
+    KZ_KOSTANAY = "KZ-39", _("Kazakhstan — Kostanay Region")
+    KZ_KYZYLORDA = "KZ-43", _("Kazakhstan — Kyzylorda Region")
+    KZ_MANGYSTAU = "KZ-47", _("Kazakhstan — Mangystau Region")
+    KZ_PAVLODAR = "KZ-55", _("Kazakhstan — Pavlodar Region")
+    KZ_NORTH = "KZ-59", _("Kazakhstan — North Kazakhstan Region")
+    KZ_TURKISTAN = "KZ-61", _("Kazakhstan — Turkistan Region")
+    KZ_ULYTAU = "KZ-62", _("Kazakhstan — Ulytau Region")
+    KZ_EAST = "KZ-63", _("Kazakhstan — East Kazakhstan Region")
+    KYRGYZSTAN = "KG", _("Kyrgyzstan")
+    TAJIKISTAN = "TJ", _("Tajikistan")
+    TURKMENISTAN = "TM", _("Turkmenistan")
+    UZBEKISTAN = "UZ", _("Uzbekistan")
+    ELSEWHERE = "other", _("Elsewhere")
+
+
+class Role(models.TextChoices):
+    SURVIVOR = "survivor", _("I am the survivor")
+    WITNESS = "witness", _("I am a witness")
+    RELATIVE = "relative", _("I am a relative or friend")
+
+
+class Consent(models.TextChoices):
+    QUOTE = "quote", _("May be quoted anonymously in campaign materials")
+    STATISTICS = "statistics", _("Use for statistics only")
+
+
+class Status(models.TextChoices):
+    NEW = "new", _("New")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+@dataclass
+class RotationReport:
+    moved: int = 0
+    failed: list[str] = field(default_factory=list)
+    remaining: int = 0
+
+
+class TestimonyQuerySet(models.QuerySet):
+    def rotate_keys(self, *, batch_size: int = 500) -> RotationReport:
+        """Re-wrap every sealed value to the active key, one committed batch at a time.
+
+        Resumable: values already on the active key are skipped, so a second run
+        continues where an interrupted one stopped. Safe beside live submissions and
+        moderators: each row is written with compare-and-swap on the old bytes, so a
+        value changed meanwhile is left alone and picked up by the next run.
+        """
+        ring = keyring()
+        active = ring.active_key_id
+        report = RotationReport()
+        last_id = None
+        columns = ("id", "sealed_text", "sealed_campaign_text")
+        while True:
+            batch = self.order_by("id")
+            if last_id is not None:
+                batch = batch.filter(id__gt=last_id)
+            rows = list(batch.values_list(*columns)[:batch_size])
+            if not rows:
+                break
+            last_id = rows[-1][0]
+            for record_id, sealed, campaign in rows:
+                try:
+                    report.moved += self._rotate_row(ring, active, record_id, sealed, campaign)
+                except crypto.SealError as error:
+                    report.failed.append(f"{str(record_id)[:8]}: {error}")
+        report.remaining = sum(
+            1
+            for sealed, campaign in self.values_list("sealed_text", "sealed_campaign_text")
+            if crypto.sealed_key_id(sealed) != active
+            or (campaign is not None and crypto.sealed_key_id(campaign) != active)
+        )
+        return report
+
+    def _rotate_row(self, ring, active, record_id, sealed, campaign) -> int:
+        sealed, campaign = bytes(sealed), campaign and bytes(campaign)
+        changes = {}
+        if crypto.sealed_key_id(sealed) != active:
+            changes["sealed_text"] = ring.rewrap(sealed, record_id=record_id, field_name=TEXT_FIELD)
+        if campaign and crypto.sealed_key_id(campaign) != active:
+            text = ring.open_campaign(campaign, record_id=record_id, field_name=CAMPAIGN_TEXT_FIELD)
+            changes["sealed_campaign_text"] = ring.seal_campaign(
+                text, record_id=record_id, field_name=CAMPAIGN_TEXT_FIELD
+            )
+        if not changes:
+            return 0
+        unchanged = self.filter(id=record_id, sealed_text=sealed, sealed_campaign_text=campaign)
+        return len(changes) if unchanged.update(**changes) else 0
+
+
+class Testimony(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    received_on = models.DateField(default=campaign_today, editable=False)
+    language = models.CharField(max_length=2, choices=Language.choices)
+    sealed_text = models.BinaryField(editable=False)
+    # Several ViolenceForm values, comma-separated and sorted; portable to filter on
+    # (``forms_of_violence__contains``) on SQLite and PostgreSQL alike.
+    forms_of_violence = models.CharField(max_length=200, blank=True, default="")
+    age_group = models.CharField(max_length=10, choices=AgeGroup.choices, blank=True)
+    region = models.CharField(max_length=8, choices=Region.choices, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, blank=True)
+    consent = models.CharField(max_length=10, choices=Consent.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    sealed_campaign_text = models.BinaryField(null=True, blank=True, editable=False)
+    receipt_digest = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    exported = models.BooleanField(default=False, editable=False)
+
+    objects = TestimonyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("testimony")
+        verbose_name_plural = _("testimonies")
+        indexes = [models.Index(fields=["status", "consent"])]
+
+    def __str__(self) -> str:
+        return f"Testimony {self.short_id}"
+
+    @property
+    def short_id(self) -> str:
+        return self.id.hex[:8]
+
+    @property
+    def violence_forms(self) -> list[str]:
+        return [value for value in self.forms_of_violence.split(",") if value]
+
+    @violence_forms.setter
+    def violence_forms(self, values: list[str]) -> None:
+        unknown = set(values) - set(ViolenceForm.values)
+        if unknown:
+            raise ValueError(f"unknown forms of violence: {sorted(unknown)}")
+        self.forms_of_violence = ",".join(sorted(set(values)))
+
+    @property
+    def country(self) -> str:
+        return self.region.split("-")[0]
+
+    def seal_text(self, text: str) -> None:
+        self.sealed_text = keyring().seal(text, record_id=self.id, field_name=TEXT_FIELD)
+
+    def open_text(self) -> str:
+        """The original text. Raises SealError; never returns ciphertext."""
+        return keyring().open(self.sealed_text, record_id=self.id, field_name=TEXT_FIELD)
+
+    def seal_campaign_text(self, text: str) -> None:
+        self.sealed_campaign_text = keyring().seal_campaign(
+            text, record_id=self.id, field_name=CAMPAIGN_TEXT_FIELD
+        )
+
+    def open_campaign_text(self) -> str | None:
+        """The moderator's redacted copy, or None if there is none yet. Raises SealError."""
+        if self.sealed_campaign_text is None:
+            return None
+        return keyring().open_campaign(
+            self.sealed_campaign_text, record_id=self.id, field_name=CAMPAIGN_TEXT_FIELD
+        )
+
+    def set_receipt_code(self, code: str) -> None:
+        self.receipt_digest = receipt_digest(code)
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: object) -> int:
+        raise PermissionError("audit events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit events are append-only")
+
+
+class AuditEvent(models.Model):
+    """Who on the staff did what to which record, and when. Never a client address.
+
+    Append-only: the model refuses updates and deletes, and on PostgreSQL a trigger
+    refuses them in the database too (see migration 0002)."""
+
+    class Action(models.TextChoices):
+        VIEWED = "viewed", _("viewed original")
+        EDITED = "edited", _("edited campaign text")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        DELETED = "deleted", _("deleted")
+        EXPORTED = "exported", _("exported")
+        LOGGED_IN = "logged_in", _("logged in")
+        LOGIN_FAILED = "login_failed", _("failed login")
+        ROTATED_KEYS = "rotated_keys", _("rotated keys")
+        PURGED = "purged", _("purged")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # Not a foreign key: the event outlives a deleted or purged testimony.
+    testimony_id = models.UUIDField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("audit event")
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit events are append-only")
+
+    @classmethod
+    def record(
+        cls,
+        action: str,
+        *,
+        actor: str,
+        testimony: Testimony | None = None,
+        **detail: object,
+    ) -> AuditEvent:
+        return cls.objects.create(
+            action=action,
+            actor=actor,
+            testimony_id=testimony.pk if testimony else None,
+            detail=detail,
+        )
