@@ -1,0 +1,59 @@
+"""Shared fixtures: every test runs with a real key pair written to disk, as in production.
+
+The suite runs on SQLite by default and on PostgreSQL when DATABASE_URL points there
+(`.ci/run` does both). Nothing is mocked: keys, database and cache are the real ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from submissions import crypto
+from submissions.models import keyring
+
+
+@dataclass
+class KeyPair:
+    public_text: str
+    private_file: Path
+    key_id: bytes
+
+
+def write_key_pair(folder: Path, passphrase: bytes | None = None) -> KeyPair:
+    private_key = crypto.generate_private_key()
+    key_id = crypto.key_id(private_key.public_key())
+    private_file = folder / f"private-{key_id.hex()}.pem"
+    private_file.write_bytes(crypto.private_key_to_pem(private_key, passphrase))
+    private_file.chmod(0o600)
+    return KeyPair(crypto.public_key_to_text(private_key.public_key()), private_file, key_id)
+
+
+@pytest.fixture(scope="session")
+def key_pair(tmp_path_factory) -> KeyPair:
+    return write_key_pair(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def second_key_pair(tmp_path_factory) -> KeyPair:
+    return write_key_pair(tmp_path_factory.mktemp("keys2"))
+
+
+@pytest.fixture(autouse=True)
+def sealing_keys(settings, key_pair) -> KeyPair:
+    """The moderation side's view: the active public key and its private key."""
+    settings.UNTOLD_PUBLIC_KEYS = [key_pair.public_text]
+    settings.UNTOLD_PRIVATE_KEY_FILES = [str(key_pair.private_file)]
+    settings.UNTOLD_PRIVATE_KEY_PASSPHRASE = ""
+    keyring.cache_clear()
+    yield key_pair
+    keyring.cache_clear()
+
+
+@pytest.fixture
+def intake_only(settings, key_pair) -> None:
+    """The intake role's view: the public key alone."""
+    settings.UNTOLD_ROLE = "intake"
+    settings.UNTOLD_PRIVATE_KEY_FILES = []

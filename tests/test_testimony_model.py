@@ -1,0 +1,106 @@
+"""The stored record keeps only what the design allows: a day, never a finer time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+import time_machine
+from django.db import connection, models, transaction
+from django.db.utils import DatabaseError
+
+from submissions.models import AuditEvent, Testimony, receipt_digest
+
+
+def stored(**fields) -> Testimony:
+    testimony = Testimony(language="ru", consent="statistics", **fields)
+    testimony.seal_text("Текст, который никто не должен видеть в __str__")
+    testimony.save()
+    return testimony
+
+
+@pytest.mark.django_db
+def test_str_shows_no_text():
+    testimony = stored()
+
+    assert "Текст" not in str(testimony)
+    assert str(testimony) == f"Testimony {testimony.id.hex[:8]}"
+
+
+@pytest.mark.django_db
+def test_ids_are_random_uuid4():
+    ids = [stored().id for _ in range(5)]
+
+    assert all(isinstance(value, uuid.UUID) and value.version == 4 for value in ids)
+    assert len(set(ids)) == 5
+
+
+def test_a_testimony_has_no_field_finer_than_a_day():
+    kinds = {type(field) for field in Testimony._meta.get_fields()}
+
+    assert models.DateTimeField not in kinds
+    assert models.TimeField not in kinds
+    assert not any(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+                   for f in Testimony._meta.get_fields())
+
+
+@pytest.mark.django_db
+def test_received_on_is_the_day_in_the_campaign_time_zone(settings):
+    settings.UNTOLD_TIME_ZONE = "Asia/Almaty"  # UTC+5
+    # 20:30 UTC on 9 December is already 10 December in Almaty.
+    with time_machine.travel(datetime(2023, 12, 9, 20, 30, tzinfo=UTC), tick=False):
+        testimony = stored()
+
+    testimony.refresh_from_db()
+    assert testimony.received_on == date(2023, 12, 10)
+
+
+@pytest.mark.django_db
+def test_forms_of_violence_are_kept_sorted_and_validated():
+    testimony = Testimony(language="en", consent="quote")
+    testimony.violence_forms = ["sexual", "economic", "sexual"]
+
+    assert testimony.forms_of_violence == "economic,sexual"
+    assert testimony.violence_forms == ["economic", "sexual"]
+    with pytest.raises(ValueError):
+        testimony.violence_forms = ["physical", "made-up"]
+
+
+def test_the_receipt_digest_is_keyed_and_not_the_code(settings):
+    code = "1234567890123456"
+    digest = receipt_digest(code)
+
+    assert code not in digest and len(digest) == 64
+    settings.SECRET_KEY = "another secret key " * 4
+    assert receipt_digest(code) != digest
+
+
+@pytest.mark.django_db
+def test_audit_events_cannot_be_changed_or_deleted_through_the_model():
+    event = AuditEvent.record(AuditEvent.Action.VIEWED, actor="moderator", testimony=stored())
+
+    event.actor = "someone else"
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.all().delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.update(actor="x")
+    assert AuditEvent.objects.get().actor == "moderator"
+
+
+@pytest.mark.django_db
+def test_audit_events_cannot_be_rewritten_in_the_database_either():
+    AuditEvent.record(AuditEvent.Action.EXPORTED, actor="campaign", rows=3)
+
+    # Each attempt in its own savepoint, so that on PostgreSQL the second failure is its
+    # own and not the aborted transaction left by the first.
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE submissions_auditevent SET actor = 'x'")
+    if connection.vendor == "postgresql":
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM submissions_auditevent")
+    assert AuditEvent.objects.get().actor == "campaign"
