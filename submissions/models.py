@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -55,6 +55,49 @@ def _forget_keys(*, setting: str, **kwargs: object) -> None:
 def campaign_today(now: datetime | None = None) -> date:
     """The date in the campaign's time zone: the only time a testimony keeps."""
     return timezone.localdate(now or timezone.now(), ZoneInfo(settings.UNTOLD_TIME_ZONE))
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """When the form takes submissions: from ``opens_at`` (or always) until ``closes_at``,
+    plus a grace period for a form that was served before the close."""
+
+    opens_at: datetime | None
+    closes_at: datetime
+    grace: timedelta
+
+    @classmethod
+    def from_settings(cls) -> Campaign:
+        return cls(
+            opens_at=settings.UNTOLD_OPENS_AT,
+            closes_at=settings.UNTOLD_CLOSES_AT,
+            grace=timedelta(minutes=settings.UNTOLD_GRACE_MINUTES),
+        )
+
+    def has_opened_at(self, now: datetime) -> bool:
+        return self.opens_at is None or now >= self.opens_at
+
+    def is_open_at(self, now: datetime) -> bool:
+        return self.has_opened_at(now) and now < self.closes_at
+
+    def accepts(self, now: datetime, served_at: datetime | None) -> bool:
+        """Whether a form served at ``served_at`` may be submitted at ``now``."""
+        if self.is_open_at(now):
+            return True
+        return (
+            served_at is not None
+            and self.has_opened_at(served_at)
+            and served_at < self.closes_at
+            and now < self.closes_at + self.grace
+        )
+
+    def local(self, instant: datetime) -> datetime:
+        return instant.astimezone(ZoneInfo(settings.UNTOLD_TIME_ZONE))
+
+    @property
+    def delete_after(self) -> date:
+        """The day after which testimonies are purged."""
+        return self.local(self.closes_at).date() + timedelta(days=settings.UNTOLD_RETAIN_DAYS)
 
 
 def receipt_digest(code: str) -> str:

@@ -12,6 +12,7 @@ import os
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 
@@ -91,6 +92,10 @@ UNTOLD_EXIT_URL = env("UNTOLD_EXIT_URL", "https://www.google.com/")
 UNTOLD_CLIENT_IP_HEADER = env("UNTOLD_CLIENT_IP_HEADER")
 UNTOLD_EXPORT_K = envint("UNTOLD_EXPORT_K", 5)
 UNTOLD_RETAIN_DAYS = envint("UNTOLD_RETAIN_DAYS", 90)
+# Rate limits ("count/period", period s, m, h or d), see submissions/ratelimit.py.
+UNTOLD_RATE_PER_CLIENT = env("UNTOLD_RATE_PER_CLIENT", "10/h")
+UNTOLD_RATE_SITE = env("UNTOLD_RATE_SITE", "120/m")
+UNTOLD_RATE_WITHDRAW_PER_CLIENT = env("UNTOLD_RATE_WITHDRAW_PER_CLIENT", "10/h")
 UNTOLD_ADMIN_PATH = env("UNTOLD_ADMIN_PATH", "moderation/").strip("/") + "/"
 
 # --- Sealing keys (see submissions/crypto.py) --------------------------------------------
@@ -119,6 +124,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "submissions.middleware.privacy_headers",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -206,6 +212,8 @@ SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_AGE = None  # a browser-session cookie, gone when the browser closes
+CSRF_FAILURE_VIEW = "submissions.views.csrf_failure"
 CSRF_COOKIE_SAMESITE = "Strict"
 
 # --- HTTPS and headers -------------------------------------------------------------------
@@ -228,7 +236,13 @@ LANGUAGES = [("kk", "Қазақша"), ("ru", "Русский"), ("en", "English
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
-TIME_ZONE = "UTC"
+# Dates and times are shown in the campaign's zone; an unknown zone falls back to UTC
+# here and is reported by submissions.E009.
+try:
+    ZoneInfo(UNTOLD_TIME_ZONE)
+    TIME_ZONE = UNTOLD_TIME_ZONE
+except (ZoneInfoNotFoundError, ValueError):
+    TIME_ZONE = "UTC"
 
 # --- Static files ------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -1,0 +1,159 @@
+"""The public forms. They validate and normalise; the views only decide what happens next."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from django import forms
+from django.core import signing
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from submissions.models import AgeGroup, Consent, Region, Role, Testimony, ViolenceForm
+
+MAX_TEXT_LENGTH = 10_000
+SERVED_SALT = "untold.form-served"
+# A form left open longer than this must be reloaded; its text is kept on screen.
+SERVED_MAX_AGE = timedelta(days=2)
+PREFER_NOT = ("", _("Prefer not to say"))
+QUIET = {"autocomplete": "off"}
+
+
+def served_token(now: datetime | None = None) -> str:
+    """A signed note of when the form was served: the grace period after the close
+    applies only to forms served before it."""
+    return signing.dumps(int((now or timezone.now()).timestamp()), salt=SERVED_SALT)
+
+
+def new_receipt_code() -> str:
+    return f"{secrets.randbelow(10**16):016d}"
+
+
+def grouped(code: str) -> str:
+    return " ".join(code[i : i + 4] for i in range(0, 16, 4))
+
+
+class TestimonyForm(forms.Form):
+    text = forms.CharField(
+        label=_("Your story"),
+        strip=False,
+        # No maxlength attribute: a browser would cut a pasted text silently. The
+        # limit is checked on the server, and the text stays on screen.
+        widget=forms.Textarea(
+            attrs={"rows": 14, "spellcheck": "false", "aria-describedby": "text-help", **QUIET}
+        ),
+        error_messages={"required": _("Please write your story before sending it.")},
+    )
+    forms_of_violence = forms.MultipleChoiceField(
+        label=_("What happened (optional, choose any)"),
+        choices=ViolenceForm.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    age_group = forms.ChoiceField(
+        label=_("Age when it happened (optional)"),
+        choices=[PREFER_NOT, *AgeGroup.choices],
+        required=False,
+        widget=forms.Select(attrs=QUIET),
+    )
+    region = forms.ChoiceField(
+        label=_("Where it happened (optional)"),
+        choices=[PREFER_NOT, *Region.choices],
+        required=False,
+        widget=forms.Select(attrs=QUIET),
+    )
+    role = forms.ChoiceField(
+        label=_("Who is telling (optional)"),
+        choices=[*Role.choices, PREFER_NOT],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    consent = forms.ChoiceField(
+        label=_("How may the campaign use your story?"),
+        choices=Consent.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Please choose how your story may be used.")},
+    )
+    understood = forms.BooleanField(
+        label=_(
+            "I understand that my story is sent anonymously: nobody, including me, can link "
+            "it to me later, except with the receipt code I will be shown."
+        ),
+        error_messages={"required": _("Please confirm that you understand this.")},
+    )
+    served = forms.CharField(widget=forms.HiddenInput, required=False)
+    # A honeypot: hidden from people by CSS and from screen readers by aria-hidden on its
+    # wrapper; automated posters tend to fill every field.
+    website = forms.CharField(
+        label=_("Leave this field empty"),
+        required=False,
+        widget=forms.TextInput(attrs={"tabindex": "-1", **QUIET}),
+    )
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"].replace("\r\n", "\n").replace("\r", "\n")
+        if not text.strip():
+            raise forms.ValidationError(_("Please write your story before sending it."))
+        if len(text) > MAX_TEXT_LENGTH:
+            over = len(text) - MAX_TEXT_LENGTH
+            raise forms.ValidationError(
+                ngettext(
+                    "Your story has %(count)s characters; the limit is %(limit)s. "
+                    "Please shorten it by %(over)s character. Your text is still here.",
+                    "Your story has %(count)s characters; the limit is %(limit)s. "
+                    "Please shorten it by %(over)s characters. Your text is still here.",
+                    over,
+                )
+                % {"count": len(text), "limit": MAX_TEXT_LENGTH, "over": over}
+            )
+        return text
+
+    def clean_served(self) -> datetime:
+        try:
+            seconds = signing.loads(
+                self.cleaned_data["served"], salt=SERVED_SALT, max_age=SERVED_MAX_AGE
+            )
+            return datetime.fromtimestamp(int(seconds), tz=UTC)
+        except (signing.BadSignature, TypeError, ValueError, OverflowError):
+            raise forms.ValidationError(
+                _("This form is too old or was changed. Please send it again."),
+                code="served",
+            ) from None
+
+    @property
+    def is_from_a_robot(self) -> bool:
+        return bool(self.cleaned_data.get("website"))
+
+    def save(self, *, language: str) -> tuple[Testimony, str]:
+        """Seal and store the testimony; return it with its one-time receipt code."""
+        data = self.cleaned_data
+        testimony = Testimony(
+            language=language,
+            age_group=data["age_group"],
+            region=data["region"],
+            role=data["role"],
+            consent=data["consent"],
+        )
+        testimony.violence_forms = data["forms_of_violence"]
+        testimony.seal_text(data["text"])
+        code = new_receipt_code()
+        testimony.set_receipt_code(code)
+        testimony.save(force_insert=True)
+        return testimony, code
+
+
+class WithdrawForm(forms.Form):
+    code = forms.CharField(
+        label=_("Receipt code"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", **QUIET}),
+        help_text=_("16 digits, as shown after you sent your story."),
+    )
+
+    def clean_code(self) -> str:
+        digits = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
+        if len(digits) != 16 or not digits.isascii() or not digits.isdigit():
+            raise forms.ValidationError(_("A receipt code has 16 digits."))
+        return digits

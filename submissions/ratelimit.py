@@ -1,0 +1,78 @@
+"""Rate limits that slow abuse without identifying anyone.
+
+Threat: a rate-limit key is written to the shared cache. A raw client address there
+(or django-ratelimit's own unsalted hash of it, which is reversible by trying all
+IPv4 addresses) would be a record of who submitted. So the per-client key is an HMAC
+of the client address (IPv6 masked to its /64) under a secret derived from SECRET_KEY
+and today's date: it changes daily, and reversing it needs both the cache and the
+server's secret. A site-wide cap sits beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from django_ratelimit.core import get_usage
+
+logger = logging.getLogger("untold.ratelimit")
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client: from the one header a trusted proxy sets, if configured
+    and present, otherwise REMOTE_ADDR. Masked: IPv6 to its /64 (one host often holds a
+    whole /64); IPv4 kept whole, since carrier NAT already puts many people behind one."""
+    value = ""
+    header = settings.UNTOLD_CLIENT_IP_HEADER
+    if header:
+        # The proxy appends its view of the client last; anything before it is client-set.
+        value = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+        value = value.split(",")[-1].strip()
+    value = value or request.META.get("REMOTE_ADDR", "")
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
+
+
+def client_key(group: str, request: HttpRequest) -> str:
+    day = timezone.now().date().isoformat()
+    daily_secret = hashlib.sha256(
+        f"untold rate limit|{day}|{settings.SECRET_KEY}".encode()
+    ).digest()
+    return hmac.new(daily_secret, client_address(request).encode(), hashlib.sha256).hexdigest()
+
+
+def site_key(group: str, request: HttpRequest) -> str:
+    return "site"
+
+
+@dataclass(frozen=True)
+class Limited:
+    retry_after: int  # seconds
+
+
+def check(request: HttpRequest, group: str, *, per_client: str, site: str) -> Limited | None:
+    """Count this request against both limits; say how long to wait if either is full.
+
+    If the cache cannot be reached the request is let through (failing open keeps
+    testimonies coming) and the log says so without any client detail."""
+    waits = []
+    for key, rate in ((client_key, per_client), (site_key, site)):
+        try:
+            usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+        except Exception as error:  # any cache failure: fail open, as the docstring says
+            logger.warning("rate limit skipped: cache unavailable (%s)", type(error).__name__)
+            return None
+        if usage and usage["should_limit"]:
+            waits.append(usage["time_left"])
+    return Limited(retry_after=max(waits)) if waits else None

@@ -1,0 +1,196 @@
+"""The public pages. Views only decide what happens next; forms validate, models store.
+
+Promise: no page stores or logs the client address, user agent or exact time; a
+submission is stored whole or not at all, and every failure keeps her text on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods
+
+from submissions import ratelimit
+from submissions.forms import TestimonyForm, WithdrawForm, grouped, served_token
+from submissions.models import Campaign, Testimony, receipt_digest
+
+logger = logging.getLogger("untold.submissions")
+RECEIPT_COOKIE = "receipt"
+RECEIPT_SALT = "untold.receipt-cookie"
+
+
+def choose_language(request: HttpRequest) -> HttpResponse:
+    """``/`` sends the browser to the language it prefers, English otherwise."""
+    language = translation.get_language_from_request(request)
+    return redirect("form") if language is None else HttpResponseRedirect(f"/{language}/")
+
+
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters()
+def testimony_form(request: HttpRequest) -> HttpResponse:
+    campaign, now = Campaign.from_settings(), timezone.now()
+    if request.method == "GET":
+        if not campaign.is_open_at(now):
+            return closed(request, campaign, status=200)
+        form = TestimonyForm(initial={"served": served_token(now)})
+        return render_form(request, form)
+
+    limited = ratelimit.check(
+        request,
+        "submit",
+        per_client=settings.UNTOLD_RATE_PER_CLIENT,
+        site=settings.UNTOLD_RATE_SITE,
+    )
+    if limited:
+        return render_form(request, refreshed(TestimonyForm(request.POST)), limited=limited)
+    form = TestimonyForm(request.POST)
+    valid = form.is_valid()
+    if not campaign.accepts(now, form.cleaned_data.get("served")):
+        return closed(request, campaign, status=403, text=request.POST.get("text", ""))
+    if not valid:
+        return render_form(request, refreshed(form), status=400, expired="served" in form.errors)
+    if form.is_from_a_robot:
+        return redirect("thanks")
+    try:
+        with transaction.atomic():
+            _, code = form.save(language=translation.get_language())
+    except DatabaseError as error:
+        # The class name only: the message could quote SQL parameters.
+        logger.error("a testimony could not be saved: %s", type(error).__name__)
+        return render_form(request, form, status=503, unsaved=True)
+    response = redirect("thanks")
+    response.set_signed_cookie(
+        RECEIPT_COOKIE,
+        code,
+        salt=RECEIPT_SALT,
+        path=reverse("thanks"),
+        secure=not settings.DEBUG,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+def refreshed(form: TestimonyForm) -> TestimonyForm:
+    """The same form with a fresh served-at token if hers was missing or broken, so that
+    she can send it again; a good token is kept, with the grace period it carries."""
+    if not form.is_bound or "served" not in form.errors:
+        return form
+    data = form.data.copy()
+    data["served"] = served_token()
+    return TestimonyForm(data)
+
+
+def render_form(
+    request: HttpRequest,
+    form: TestimonyForm,
+    *,
+    status: int = 200,
+    limited: ratelimit.Limited | None = None,
+    unsaved: bool = False,
+    expired: bool = False,
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "campaign": Campaign.from_settings(),
+        "limited": limited,
+        "retry_minutes": limited and max(1, -(-limited.retry_after // 60)),
+        "unsaved": unsaved,
+        "expired": expired,
+        "kiosk": settings.UNTOLD_KIOSK,
+    }
+    response = render(request, "submissions/form.html", context, status=429 if limited else status)
+    if limited:
+        response["Retry-After"] = str(limited.retry_after)
+    return response
+
+
+def closed(
+    request: HttpRequest, campaign: Campaign, *, status: int, text: str = ""
+) -> HttpResponse:
+    now = timezone.now()
+    context = {
+        "campaign": campaign,
+        "not_yet": not campaign.has_opened_at(now),
+        "opens_at": campaign.opens_at and campaign.local(campaign.opens_at),
+        "closes_at": campaign.local(campaign.closes_at),
+        "unsent_text": text,
+    }
+    return render(request, "submissions/closed.html", context, status=status)
+
+
+@require_GET
+def thanks(request: HttpRequest) -> HttpResponse:
+    code = request.get_signed_cookie(RECEIPT_COOKIE, default=None, salt=RECEIPT_SALT, max_age=600)
+    context = {"code": code and grouped(code), "kiosk": settings.UNTOLD_KIOSK}
+    response = render(request, "submissions/thanks.html", context)
+    # Shown once: the cookie goes with this response.
+    response.delete_cookie(RECEIPT_COOKIE, path=reverse("thanks"), samesite="Strict")
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters()
+def withdraw(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "submissions/withdraw.html", {"form": WithdrawForm()})
+    limited = ratelimit.check(
+        request,
+        "withdraw",
+        per_client=settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT,
+        site=settings.UNTOLD_RATE_SITE,
+    )
+    if limited:
+        context = {
+            "form": WithdrawForm(),
+            "limited": limited,
+            "retry_minutes": max(1, -(-limited.retry_after // 60)),
+        }
+        response = render(request, "submissions/withdraw.html", context, status=429)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    form = WithdrawForm(request.POST)
+    if not form.is_valid():
+        return render(request, "submissions/withdraw.html", {"form": form}, status=400)
+    # The same answer whether or not the code matched anything.
+    Testimony.objects.filter(receipt_digest=receipt_digest(form.cleaned_data["code"])).delete()
+    return render(request, "submissions/withdrawn.html")
+
+
+@require_GET
+def privacy(request: HttpRequest) -> HttpResponse:
+    campaign = Campaign.from_settings()
+    context = {
+        "campaign": campaign,
+        "opens_at": campaign.opens_at and campaign.local(campaign.opens_at),
+        "closes_at": campaign.local(campaign.closes_at),
+        "delete_after": campaign.delete_after,
+        "retain_days": settings.UNTOLD_RETAIN_DAYS,
+        "time_zone": settings.UNTOLD_TIME_ZONE,
+    }
+    return render(request, "submissions/privacy.html", context)
+
+
+@require_GET
+def quick_exit(request: HttpRequest) -> HttpResponse:
+    """Leave at once for a neutral site and tell the browser to forget this one."""
+    response = HttpResponseRedirect(settings.UNTOLD_EXIT_URL)
+    response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A stale or missing CSRF token on the story form: show the form again with her text
+    and a fresh token instead of Django's bare 403 page."""
+    if request.method == "POST" and "text" in request.POST:
+        data = request.POST.copy()
+        data["served"] = request.POST.get("served") or served_token()
+        return render_form(request, TestimonyForm(data), status=403, expired=True)
+    return render(request, "403.html", status=403)
