@@ -58,7 +58,11 @@ def test_concurrent_sqlite_writers_wait_instead_of_failing(tmp_path, key_pair):
 
     result = subprocess.run(
         [*manage, "shell", "-c", CONCURRENT_WRITERS],
-        env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
 
     assert "errors []" in result.stdout, result.stdout + result.stderr
@@ -99,7 +103,10 @@ def test_postgresql_connections_persist_across_requests(key_pair):
     }
     result = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "shell", "-c", BACKEND_PIDS],
-        env=env, cwd=ROOT, capture_output=True, text=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     if "could not connect" in result.stderr or "Connection refused" in result.stderr:
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")

@@ -157,7 +157,9 @@ def test_a_passphrase_protected_private_key_loads_only_with_its_passphrase():
     assert crypto.key_id(loaded.public_key()) == crypto.key_id(private_key.public_key())
 
 
-@pytest.mark.parametrize("text", ["", "short", "A" * 44, "QT5scxTa6XyTrpQx6Rzo2/kyL0Q5qeyJoP1bLVPe"])
+@pytest.mark.parametrize(
+    "text", ["", "short", "A" * 44, "QT5scxTa6XyTrpQx6Rzo2/kyL0Q5qeyJoP1bLVPe"]
+)
 def test_a_malformed_public_key_is_refused(text):
     with pytest.raises(crypto.SealError):
         crypto.public_key_from_text(text)

@@ -41,8 +41,10 @@ def test_a_testimony_has_no_field_finer_than_a_day():
 
     assert models.DateTimeField not in kinds
     assert models.TimeField not in kinds
-    assert not any(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-                   for f in Testimony._meta.get_fields())
+    assert not any(
+        getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        for f in Testimony._meta.get_fields()
+    )
 
 
 @pytest.mark.django_db
