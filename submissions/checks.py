@@ -7,6 +7,7 @@ with a message that names the variable and says how to fix it.
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -16,6 +17,15 @@ from submissions import crypto
 
 ROLES = ("all", "intake", "moderation")
 GENERATE = "Run `python manage.py generate_keys` and set the lines it prints."
+RATE = re.compile(r"\d+/\d*[smhd]")
+RATES = (
+    "UNTOLD_RATE_PER_CLIENT",
+    "UNTOLD_RATE_SITE",
+    "UNTOLD_RATE_WITHDRAW_PER_CLIENT",
+    "UNTOLD_RATE_LOGIN_PER_USERNAME",
+    "UNTOLD_RATE_LOGIN_SITE",
+)
+MINIMUMS = {"UNTOLD_EXPORT_K": 2, "UNTOLD_GRACE_MINUTES": 0, "UNTOLD_RETAIN_DAYS": 1}
 
 
 @register()
@@ -211,6 +221,25 @@ def check_other_settings(app_configs, **kwargs) -> list[Error]:
                 id="submissions.E009",
             )
         )
+    # A malformed rate would make django-ratelimit fail, and the limit fail open.
+    errors += [
+        Error(
+            f"{name} is not a rate like 10/h or 5/15m: {getattr(settings, name)!r}.",
+            hint=f"Fix or unset {name}.",
+            id="submissions.E013",
+        )
+        for name in RATES
+        if not RATE.fullmatch(getattr(settings, name))
+    ]
+    errors += [
+        Error(
+            f"{name} must be at least {minimum}.",
+            hint=f"Fix or unset {name}.",
+            id="submissions.E011",
+        )
+        for name, minimum in MINIMUMS.items()
+        if getattr(settings, name) < minimum
+    ]
     if not settings.DEBUG and not settings.ALLOWED_HOSTS:
         errors.append(
             Error(

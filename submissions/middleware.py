@@ -8,9 +8,11 @@ admin templates.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
 PUBLIC_CSP = (
@@ -37,5 +39,22 @@ def privacy_headers(get_response: Callable[[HttpRequest], HttpResponse]):
         response["Permissions-Policy"] = PERMISSIONS_POLICY
         response["Cross-Origin-Resource-Policy"] = "same-origin"
         return response
+
+    return middleware
+
+
+LOGIN_TIME_KEY = "untold_login_at"
+
+
+def panel_session_limit(get_response: Callable[[HttpRequest], HttpResponse]):
+    """End a staff session 12 hours after login, however active it has been. (Idle
+    sessions end after 30 minutes through SESSION_COOKIE_AGE.)"""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            logged_in_at = request.session.get(LOGIN_TIME_KEY, 0)
+            if time.time() - logged_in_at > settings.UNTOLD_PANEL_SESSION_HOURS * 3600:
+                logout(request)
+        return get_response(request)
 
     return middleware

@@ -191,6 +191,30 @@ class RotationReport:
 
 
 class TestimonyQuerySet(models.QuerySet):
+    def statistics(self) -> dict[str, list[tuple[str, int]]]:
+        """Counts for the dashboard: by status, day, language, form of violence, age
+        group and region, each as (label, count) pairs in a stable order."""
+
+        def counted(field: str, choices: list[tuple[str, str]]) -> list[tuple[str, int]]:
+            counts = dict(self.values_list(field).annotate(n=models.Count("id")).order_by())
+            return [(str(label), counts.get(value, 0)) for value, label in choices]
+
+        days = (
+            self.values_list("received_on").annotate(n=models.Count("id")).order_by("received_on")
+        )
+        forms = dict.fromkeys(ViolenceForm.values, 0)
+        for joined in self.values_list("forms_of_violence", flat=True).iterator():
+            for value in filter(None, joined.split(",")):
+                forms[value] = forms.get(value, 0) + 1
+        return {
+            "status": counted("status", Status.choices),
+            "day": [(day.isoformat(), n) for day, n in days],
+            "language": counted("language", Language.choices),
+            "form": [(str(label), forms[value]) for value, label in ViolenceForm.choices],
+            "age_group": counted("age_group", [*AgeGroup.choices, ("", _("Not said"))]),
+            "region": counted("region", [*Region.choices, ("", _("Not said"))]),
+        }
+
     def rotate_keys(self, *, batch_size: int = 500) -> RotationReport:
         """Re-wrap every sealed value to the active key, one committed batch at a time.
 
@@ -266,6 +290,11 @@ class Testimony(models.Model):
         verbose_name = _("testimony")
         verbose_name_plural = _("testimonies")
         indexes = [models.Index(fields=["status", "consent"])]
+        permissions = [
+            ("view_original", _("Can read the original text")),
+            ("export", _("Can export the anonymized CSV")),
+            ("view_statistics", _("Can see statistics")),
+        ]
 
     def __str__(self) -> str:
         return f"Testimony {self.short_id}"
@@ -311,6 +340,32 @@ class Testimony(models.Model):
 
     def set_receipt_code(self, code: str) -> None:
         self.receipt_digest = receipt_digest(code)
+
+    @property
+    def length_bucket(self) -> str:
+        """The padded size of the sealed text: all that the list may show of its length."""
+        return f"{max(1, (len(self.sealed_text) - crypto.SEALED_OVERHEAD) // crypto.BUCKET)} KiB"
+
+    def approve(self, *, by: str) -> None:
+        if self.sealed_campaign_text is None:
+            raise ValueError("a testimony is approved only with a campaign text")
+        self.set_status(Status.APPROVED, by=by, action=AuditEvent.Action.APPROVED)
+
+    def reject(self, *, by: str) -> None:
+        self.set_status(Status.REJECTED, by=by, action=AuditEvent.Action.REJECTED)
+
+    def set_status(self, status: str, *, by: str, action: str) -> None:
+        self.status = status
+        self.save(update_fields=["status"])
+        AuditEvent.record(action, actor=by, testimony=self)
+
+    def delete_for_good(self, *, by: str) -> None:
+        """Crypto-shred: the row, its sealed text and its wrapped key are gone."""
+        testimony_id = self.pk
+        self.delete()
+        AuditEvent.objects.create(
+            action=AuditEvent.Action.DELETED, actor=by, testimony_id=testimony_id
+        )
 
 
 class AppendOnlyQuerySet(models.QuerySet):

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -61,7 +62,14 @@ class Limited:
     retry_after: int  # seconds
 
 
-def check(request: HttpRequest, group: str, *, per_client: str, site: str) -> Limited | None:
+def check(
+    request: HttpRequest,
+    group: str,
+    *,
+    per_client: str,
+    site: str,
+    client_key: Callable[[str, HttpRequest], str] = client_key,
+) -> Limited | None:
     """Count this request against both limits; say how long to wait if either is full.
 
     If the cache cannot be reached the request is let through (failing open keeps

@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -24,6 +27,7 @@ from submissions.models import Campaign, Testimony, receipt_digest
 logger = logging.getLogger("untold.submissions")
 RECEIPT_COOKIE = "receipt"
 RECEIPT_SALT = "untold.receipt-cookie"
+SMALL_COUNT = 5
 
 
 def choose_language(request: HttpRequest) -> HttpResponse:
@@ -194,3 +198,45 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         data["served"] = request.POST.get("served") or served_token()
         return render_form(request, TestimonyForm(data), status=403, expired=True)
     return render(request, "403.html", status=403)
+
+
+@permission_required("submissions.view_statistics", raise_exception=True)
+def statistics(request: HttpRequest) -> HttpResponse:
+    """Counts and bar charts for moderators and campaign staff. Staff who may not read
+    testimonies see counts below 5 as "<5", so that a rare group cannot be singled out."""
+    suppress = not request.user.has_perm("submissions.change_testimony")
+    charts = []
+    titles = {
+        "status": _("By status"),
+        "day": _("By day received"),
+        "language": _("By language"),
+        "form": _("By form of violence"),
+        "age_group": _("By age group"),
+        "region": _("By region"),
+    }
+    for key, rows in Testimony.objects.statistics().items():
+        charts.append({"key": key, "title": titles[key], "bars": bar_chart(rows, suppress)})
+    context = {
+        **admin.site.each_context(request),
+        "charts": charts,
+        "suppress": suppress,
+        "title": _("Statistics"),
+    }
+    return render(request, "admin/statistics.html", context)
+
+
+def bar_chart(rows: list[tuple[str, int]], suppress: bool) -> list[dict]:
+    """Bars as (label, shown count, width in per cent, y offset) for a server-drawn SVG."""
+    top = max((count for _, count in rows), default=0) or 1
+    bars = []
+    for index, (label, count) in enumerate(rows):
+        hidden = suppress and 0 < count < SMALL_COUNT
+        bars.append(
+            {
+                "label": label,
+                "shown": f"<{SMALL_COUNT}" if hidden else str(count),
+                "width": 0 if hidden else round(100 * count / top, 1),
+                "y": index * 24,
+            }
+        )
+    return bars

@@ -96,6 +96,8 @@ UNTOLD_RETAIN_DAYS = envint("UNTOLD_RETAIN_DAYS", 90)
 UNTOLD_RATE_PER_CLIENT = env("UNTOLD_RATE_PER_CLIENT", "10/h")
 UNTOLD_RATE_SITE = env("UNTOLD_RATE_SITE", "120/m")
 UNTOLD_RATE_WITHDRAW_PER_CLIENT = env("UNTOLD_RATE_WITHDRAW_PER_CLIENT", "10/h")
+UNTOLD_RATE_LOGIN_PER_USERNAME = env("UNTOLD_RATE_LOGIN_PER_USERNAME", "5/15m")
+UNTOLD_RATE_LOGIN_SITE = env("UNTOLD_RATE_LOGIN_SITE", "60/m")
 UNTOLD_ADMIN_PATH = env("UNTOLD_ADMIN_PATH", "moderation/").strip("/") + "/"
 
 # --- Sealing keys (see submissions/crypto.py) --------------------------------------------
@@ -111,13 +113,17 @@ ALLOWED_HOSTS = envlist("UNTOLD_ALLOWED_HOSTS") or (
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The Django admin, as the moderation panel with two-factor login (submissions/admin.py).
+    "submissions.apps.PanelConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_ratelimit",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "submissions",
 ]
 
@@ -130,6 +136,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "submissions.middleware.panel_session_limit",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -155,7 +163,7 @@ TEMPLATES = [
 # --- Database ----------------------------------------------------------------------------
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'untold.sqlite3'}",
+        envsecret("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'untold.sqlite3'}",
         # A new PostgreSQL connection per request made a save 5.8x dearer here.
         conn_max_age=600,
         conn_health_checks=True,
@@ -207,8 +215,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Only the moderation panel has sessions. They end at browser close, after 30 minutes
+# idle (every request renews the 30 minutes) and 12 hours after login in all
+# (submissions.middleware.panel_session_limit).
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_COOKIE_AGE = 12 * 60 * 60
+SESSION_COOKIE_AGE = 30 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+UNTOLD_PANEL_SESSION_HOURS = 12
+OTP_TOTP_ISSUER = "Untold"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_HTTPONLY = True

@@ -47,6 +47,8 @@ class Command(BaseCommand):
         lines.append(f"UNTOLD_PRIVATE_KEY_FILE={pem_path}")
         if passphrase:
             lines.append("# and UNTOLD_PRIVATE_KEY_PASSPHRASE_FILE=<a file holding the passphrase>")
+        if env_path.exists():
+            raise CommandError(f"{env_path} exists already; nothing was written.")
         self.write_new(pem_path, pem)
         self.write_new(env_path, ("\n".join(lines) + "\n").encode())
         self.stdout.write(f"Wrote key id {key_id} to {pem_path} and {env_path}.")

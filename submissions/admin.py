@@ -1,0 +1,331 @@
+"""The moderation panel: the Django admin behind two-factor login.
+
+Threat: a stolen password must open nothing, and every reading of a testimony must be
+on record. The site accepts only sessions verified by an OTP device; the list pages
+never load sealed text; the original is opened only on a testimony's own page, by a
+user with ``submissions.view_original``, and each opening writes an AuditEvent.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model, user_logged_in, user_login_failed
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Length
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_otp.forms import otp_verification_failed
+
+from submissions import crypto
+from submissions.middleware import LOGIN_TIME_KEY
+from submissions.models import AuditEvent, Status, Testimony, ViolenceForm, keyring
+
+
+@receiver(user_logged_in)
+def _record_login(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session[LOGIN_TIME_KEY] = int(time.time())
+    AuditEvent.record(AuditEvent.Action.LOGGED_IN, actor=user.get_username())
+
+
+@receiver(user_login_failed)
+def _record_failed_login(sender, credentials, request=None, **kwargs) -> None:
+    AuditEvent.record(AuditEvent.Action.LOGIN_FAILED, actor=known_username(credentials))
+
+
+@receiver(otp_verification_failed)
+def _record_failed_code(sender, user, **kwargs) -> None:
+    AuditEvent.record(AuditEvent.Action.LOGIN_FAILED, actor=user.get_username(), step="code")
+
+
+def known_username(credentials: dict) -> str:
+    """The username of a failed login, only if such an account exists: a password typed
+    into the username box must not end up in the audit trail."""
+    username = credentials.get("username", "")
+    exists = get_user_model().objects.filter(username=username).exists()
+    return username if exists else "(unknown username)"
+
+
+# --- Testimonies ---------------------------------------------------------------------
+
+
+class ViolenceFormFilter(admin.SimpleListFilter):
+    title = _("form of violence")
+    parameter_name = "form"
+
+    def lookups(self, request, model_admin):
+        return ViolenceForm.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in ViolenceForm.values:
+            value = self.value()
+            return queryset.filter(
+                Q(forms_of_violence=value)
+                | Q(forms_of_violence__startswith=f"{value},")
+                | Q(forms_of_violence__endswith=f",{value}")
+                | Q(forms_of_violence__contains=f",{value},")
+            )
+        return queryset
+
+
+class ModerationForm(forms.ModelForm):
+    campaign_text = forms.CharField(
+        label=_("Campaign text"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
+        help_text=_("The redacted copy the campaign may use. The original is never exported."),
+    )
+
+    class Meta:
+        model = Testimony
+        fields: list[str] = []
+
+    def __init__(self, *args, suggestion: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cannot_open = None
+        if not keyring().can_open:
+            self.fields["campaign_text"].disabled = True
+            self.cannot_open = _("Texts are sealed on this server: it holds no private key.")
+            return
+        try:
+            current = self.instance.open_campaign_text()
+        except crypto.SealError as error:
+            self.fields["campaign_text"].disabled = True
+            self.cannot_open = _("The campaign text cannot be opened: %(error)s") % {"error": error}
+            return
+        self.initial["campaign_text"] = suggestion if suggestion is not None else (current or "")
+        self.fields["campaign_text"].initial = self.initial["campaign_text"]
+
+    def clean_campaign_text(self) -> str:
+        return self.cleaned_data["campaign_text"].replace("\r\n", "\n")
+
+
+@admin.register(Testimony)
+class TestimonyAdmin(admin.ModelAdmin):
+    form = ModerationForm
+    change_form_template = "admin/submissions/testimony/change_form.html"
+    list_display = [
+        "short_id",
+        "received_on",
+        "language",
+        "status",
+        "violence_forms_display",
+        "consent",
+        "length_display",
+    ]
+    list_filter = ["status", "language", "received_on", ViolenceFormFilter, "consent"]
+    ordering = ["-received_on", "id"]
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ["approve", "reject", "delete_for_good"]
+    readonly_fields = [
+        "short_id",
+        "received_on",
+        "language",
+        "status",
+        "violence_forms_display",
+        "age_group",
+        "region",
+        "role",
+        "consent",
+    ]
+    fieldsets = [
+        (None, {"fields": ["short_id", "received_on", "language", "status", "consent"]}),
+        (_("Answers"), {"fields": ["violence_forms_display", "age_group", "region", "role"]}),
+        (_("Campaign text"), {"fields": ["campaign_text"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The list never loads sealed bytes: only their length, for the size bucket.
+        return (
+            super()
+            .get_queryset(request)
+            .defer("sealed_text", "sealed_campaign_text")
+            .annotate(sealed_length=Length("sealed_text"))
+        )
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description=_("id"))
+    def short_id(self, obj: Testimony) -> str:
+        return obj.short_id
+
+    @admin.display(description=_("forms of violence"))
+    def violence_forms_display(self, obj: Testimony) -> str:
+        labels = dict(ViolenceForm.choices)
+        return ", ".join(str(labels[value]) for value in obj.violence_forms) or "—"
+
+    @admin.display(description=_("length"))
+    def length_display(self, obj: Testimony) -> str:
+        kib = max(1, (obj.sealed_length - crypto.SEALED_OVERHEAD) // crypto.BUCKET)
+        return f"{kib} KiB"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # testimonies arrive only through the public form
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        suggestion = getattr(request, "untold_suggestion", None)
+        if suggestion is None:
+            return form
+
+        class Suggested(form):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, suggestion=suggestion, **kwargs)
+
+        return Suggested
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        testimony = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if testimony is not None and self.has_view_permission(request, testimony):
+            context.update(self.original_context(request, testimony))
+        return super().change_view(request, object_id, form_url, context)
+
+    def original_context(self, request: HttpRequest, testimony: Testimony) -> dict:
+        """Open the original for this page, on record. Nothing is opened for a user
+        without ``view_original``, and a failure is shown as such, never as text."""
+        from submissions import redaction
+
+        if not request.user.has_perm("submissions.view_original"):
+            return {"original_refused": True}
+        if not keyring().can_open:
+            return {
+                "original_error": _("Texts are sealed on this server: it holds no private key.")
+            }
+        try:
+            original = testimony.open_text()
+        except crypto.SealError as error:
+            return {"original_error": _("Cannot open this text: %(error)s") % {"error": error}}
+        AuditEvent.record(
+            AuditEvent.Action.VIEWED, actor=request.user.get_username(), testimony=testimony
+        )
+        if request.method == "GET" and "suggest" in request.GET:
+            request.untold_suggestion = redaction.suggest_campaign_text(original)
+        findings = redaction.find_identifiers(original)
+        return {
+            "original_html": format_html_join(
+                "",
+                "{}",
+                (
+                    (format_html('<mark title="{}">{}</mark>', kind, segment) if kind else segment,)
+                    for segment, kind in redaction.highlight(original)
+                ),
+            ),
+            "findings": findings,
+        }
+
+    def save_model(self, request, obj, form, change) -> None:
+        if "campaign_text" in form.changed_data:
+            obj.seal_campaign_text(form.cleaned_data["campaign_text"])
+            obj.save(update_fields=["sealed_campaign_text"])
+            AuditEvent.record(
+                AuditEvent.Action.EDITED, actor=request.user.get_username(), testimony=obj
+            )
+
+    def response_change(self, request: HttpRequest, obj: Testimony) -> HttpResponse:
+        actor = request.user.get_username()
+        if "_approve" in request.POST and self.has_change_permission(request, obj):
+            try:
+                obj.approve(by=actor)
+            except ValueError:
+                self.message_user(
+                    request, _("Write a campaign text before approving."), messages.ERROR
+                )
+                return HttpResponseRedirect(request.path)
+            self.message_user(request, _("Approved."), messages.SUCCESS)
+        elif "_reject" in request.POST and self.has_change_permission(request, obj):
+            obj.reject(by=actor)
+            self.message_user(request, _("Rejected."), messages.SUCCESS)
+        return super().response_change(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Testimony) -> None:
+        obj.delete_for_good(by=request.user.get_username())
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for testimony in queryset:
+            testimony.delete_for_good(by=request.user.get_username())
+
+    @admin.action(
+        description=_("Approve selected (those with a campaign text)"), permissions=["change"]
+    )
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        approved = skipped = 0
+        for testimony in queryset.exclude(status=Status.APPROVED):
+            if testimony.sealed_campaign_text is None:
+                skipped += 1
+                continue
+            testimony.approve(by=request.user.get_username())
+            approved += 1
+        self.message_user(
+            request,
+            ngettext("Approved %(n)d testimony.", "Approved %(n)d testimonies.", approved)
+            % {"n": approved},
+        )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d testimony has no campaign text yet and was not approved.",
+                    "%(n)d testimonies have no campaign text yet and were not approved.",
+                    skipped,
+                )
+                % {"n": skipped},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Reject selected"), permissions=["change"])
+    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = 0
+        for testimony in queryset.exclude(status=Status.REJECTED):
+            testimony.reject(by=request.user.get_username())
+            count += 1
+        self.message_user(
+            request,
+            ngettext("Rejected %(n)d testimony.", "Rejected %(n)d testimonies.", count)
+            % {"n": count},
+        )
+
+    @admin.action(description=_("Delete selected for good"), permissions=["delete"])
+    def delete_for_good(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        # Django's own confirmation page, then delete_queryset above.
+        from django.contrib.admin.actions import delete_selected
+
+        return delete_selected(self, request, queryset)
+
+
+# --- Audit trail -----------------------------------------------------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "record", "detail"]
+    list_filter = ["action", "at"]
+    search_fields = ["actor"]
+    date_hierarchy = "at"
+
+    @admin.display(description=_("record"))
+    def record(self, obj: AuditEvent) -> str:
+        return obj.testimony_id.hex[:8] if obj.testimony_id else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        return {}

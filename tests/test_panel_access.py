@@ -1,0 +1,117 @@
+"""Who may open what in the moderation panel: every role against every page."""
+
+from __future__ import annotations
+
+import pytest
+
+from submissions.models import AuditEvent, Status, Testimony
+from tests.panel import PANEL, password_only_client, staff, verified_client
+
+MARKER = "ORIGINAL-ONLY-MARKER-Әйгерім"
+
+
+@pytest.fixture
+def testimony(db) -> Testimony:
+    testimony = Testimony(language="kk", consent="quote")
+    testimony.seal_text(f"Менің атым {MARKER}")
+    testimony.seal_campaign_text("Менің атым [name]")
+    testimony.save()
+    return testimony
+
+
+def pages(testimony: Testimony) -> dict[str, str]:
+    record = f"{PANEL}submissions/testimony/{testimony.pk}"
+    return {
+        "list": f"{PANEL}submissions/testimony/",
+        "change": f"{record}/change/",
+        "suggest": f"{record}/change/?suggest=1",
+        "delete": f"{record}/delete/",
+        "history": f"{record}/history/",
+        "statistics": f"{PANEL}statistics/",
+        "audit": f"{PANEL}submissions/auditevent/",
+        "users": f"{PANEL}auth/user/",
+        "index": PANEL,
+    }
+
+
+ALLOWED = {
+    "moderator": {"list", "change", "suggest", "delete", "history", "statistics", "index"},
+    "campaign": {"statistics", "index"},
+    "admin": {"audit", "users", "index"},
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", sorted(ALLOWED))
+def test_each_role_opens_exactly_its_pages(role, testimony):
+    client = verified_client(*staff(f"{role}-user", role))
+
+    for name, url in pages(testimony).items():
+        response = client.get(url)
+        expected = 200 if name in ALLOWED[role] else 403
+        assert response.status_code == expected, (role, name, response.status_code)
+        if name not in {"change", "suggest"} or role != "moderator":
+            assert MARKER not in response.content.decode(), (role, name)
+
+
+@pytest.mark.django_db
+def test_only_the_moderator_sees_the_original_and_each_reading_is_audited(testimony):
+    user, device = staff("reader", "moderator")
+    client = verified_client(user, device)
+
+    first = client.get(pages(testimony)["change"])
+    second = client.get(pages(testimony)["change"])
+
+    assert MARKER in first.content.decode() and MARKER in second.content.decode()
+    views = AuditEvent.objects.filter(action=AuditEvent.Action.VIEWED, testimony_id=testimony.pk)
+    assert views.count() == 2
+    assert set(views.values_list("actor", flat=True)) == {"reader"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", sorted(ALLOWED))
+def test_a_password_alone_opens_nothing(role, testimony):
+    user, _ = staff(f"{role}-no-code", role)
+    client = password_only_client(user)
+
+    for name, url in pages(testimony).items():
+        response = client.get(url)
+        assert response.status_code == 302, (role, name)
+        assert "/login/" in response["Location"]
+        assert MARKER not in response.content.decode()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.VIEWED).exists()
+
+
+@pytest.mark.django_db
+def test_anonymous_visitors_are_sent_to_the_login_page(client, testimony):
+    for url in pages(testimony).values():
+        response = client.get(url, HTTP_HOST="localhost")
+        assert response.status_code == 302
+        assert "/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["approve", "reject", "delete_for_good"])
+def test_campaign_staff_cannot_act_on_testimonies(action, testimony):
+    client = verified_client(*staff("campaign-user", "campaign"))
+
+    response = client.post(
+        pages(testimony)["list"], {"action": action, "_selected_action": [testimony.pk]}
+    )
+
+    assert response.status_code == 403
+    testimony.refresh_from_db()
+    assert testimony.status == Status.NEW
+
+
+@pytest.mark.django_db
+def test_nobody_can_add_change_or_delete_an_audit_event(testimony):
+    client = verified_client(*staff("admin-user", "admin"))
+    event = AuditEvent.record(AuditEvent.Action.VIEWED, actor="someone", testimony=testimony)
+    base = f"{PANEL}submissions/auditevent/"
+
+    assert client.get(base).status_code == 200
+    assert client.get(f"{base}add/").status_code == 403
+    assert client.post(f"{base}{event.pk}/change/", {"actor": "x"}).status_code == 403
+    assert client.post(f"{base}{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.get(pk=event.pk).actor == "someone"
