@@ -169,6 +169,12 @@ class Keyring:
 
     public_keys: tuple[X25519PublicKey, ...]
     private_keys: Mapping[bytes, X25519PrivateKey] = field(default_factory=dict, repr=False)
+    # Derived once per key: export opens many campaign texts in a row.
+    campaign_keys: Mapping[bytes, AESGCM] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        derived = {kid: AESGCM(derive_campaign_key(pk)) for kid, pk in self.private_keys.items()}
+        object.__setattr__(self, "campaign_keys", derived)
 
     @classmethod
     def load(
@@ -199,14 +205,24 @@ class Keyring:
         return bool(self.private_keys)
 
     def _private_key(self, wanted: bytes) -> X25519PrivateKey:
-        if not self.private_keys:
-            raise NoPrivateKeyError(
-                "this server holds only public keys: sealed text cannot be opened here"
-            )
+        self._require_private_keys()
         try:
             return self.private_keys[wanted]
         except KeyError:
             raise UnknownKeyError(wanted, private=True) from None
+
+    def _campaign_key(self, wanted: bytes) -> AESGCM:
+        self._require_private_keys()
+        try:
+            return self.campaign_keys[wanted]
+        except KeyError:
+            raise UnknownKeyError(wanted, private=True) from None
+
+    def _require_private_keys(self) -> None:
+        if not self.private_keys:
+            raise NoPrivateKeyError(
+                "this server holds only public keys: sealed text cannot be opened here"
+            )
 
     # --- testimony text, sealed to a public key ---------------------------------------
 
@@ -267,9 +283,9 @@ class Keyring:
         if not isinstance(text, str):
             raise SealError("only text can be sealed")
         header = CAMPAIGN_V1 + self.active_key_id
-        key = derive_campaign_key(self._private_key(self.active_key_id))
+        key = self._campaign_key(self.active_key_id)
         nonce = os.urandom(NONCE_LENGTH)
-        body = AESGCM(key).encrypt(nonce, pad(text), header + context(record_id, field_name))
+        body = key.encrypt(nonce, pad(text), header + context(record_id, field_name))
         return header + nonce + body
 
     def open_campaign(self, sealed: bytes, *, record_id: UUID, field_name: str) -> str:
@@ -280,13 +296,13 @@ class Keyring:
         if len(sealed) < header_end + NONCE_LENGTH + TAG_LENGTH:
             raise SealError("the sealed value is truncated")
         header = sealed[:header_end]
-        key = derive_campaign_key(self._private_key(header[HEADER_LENGTH:]))
+        key = self._campaign_key(header[HEADER_LENGTH:])
         nonce, body = (
             sealed[header_end : header_end + NONCE_LENGTH],
             sealed[header_end + NONCE_LENGTH :],
         )
         try:
-            padded = AESGCM(key).decrypt(nonce, body, header + context(record_id, field_name))
+            padded = key.decrypt(nonce, body, header + context(record_id, field_name))
         except InvalidTag:
             raise SealError("the campaign text was altered or belongs elsewhere") from None
         return unpad(padded)

@@ -190,7 +190,22 @@ class RotationReport:
     remaining: int = 0
 
 
+def names_key(sealed: bytes, wanted: bytes) -> bool:
+    try:
+        return crypto.sealed_key_id(sealed) == wanted
+    except crypto.SealError:
+        return False
+
+
 class TestimonyQuerySet(models.QuerySet):
+    def exportable(self) -> TestimonyQuerySet:
+        """Approved, with a campaign text, and consented to some use: nothing else."""
+        return self.filter(
+            status=Status.APPROVED,
+            consent__in=[Consent.QUOTE, Consent.STATISTICS],
+            sealed_campaign_text__isnull=False,
+        )
+
     def statistics(self) -> dict[str, list[tuple[str, int]]]:
         """Counts for the dashboard: by status, day, language, form of violence, age
         group and region, each as (label, count) pairs in a stable order."""
@@ -244,8 +259,8 @@ class TestimonyQuerySet(models.QuerySet):
         report.remaining = sum(
             1
             for sealed, campaign in self.values_list("sealed_text", "sealed_campaign_text")
-            if crypto.sealed_key_id(sealed) != active
-            or (campaign is not None and crypto.sealed_key_id(campaign) != active)
+            if not names_key(sealed, active)
+            or (campaign is not None and not names_key(campaign, active))
         )
         return report
 
@@ -282,7 +297,6 @@ class Testimony(models.Model):
     receipt_digest = models.CharField(
         max_length=64, unique=True, null=True, blank=True, editable=False
     )
-    exported = models.BooleanField(default=False, editable=False)
 
     objects = TestimonyQuerySet.as_manager()
 

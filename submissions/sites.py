@@ -66,9 +66,12 @@ class PanelSite(OTPAdminSite):
         return super().login(request, extra_context)
 
     def get_urls(self):
-        from submissions.views import statistics
+        from submissions.views import export, statistics
 
-        extra = [path("statistics/", self.admin_view(statistics), name="statistics")]
+        extra = [
+            path("statistics/", self.admin_view(statistics), name="statistics"),
+            path("export/", self.admin_view(export), name="export"),
+        ]
         return extra + super().get_urls()
 
     def each_context(self, request: HttpRequest) -> dict:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
 from django.db import DatabaseError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -21,8 +22,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from submissions import ratelimit
+from submissions.export import ExportPlan
 from submissions.forms import TestimonyForm, WithdrawForm, grouped, served_token
-from submissions.models import Campaign, Testimony, receipt_digest
+from submissions.models import AuditEvent, Campaign, Testimony, receipt_digest
 
 logger = logging.getLogger("untold.submissions")
 RECEIPT_COOKIE = "receipt"
@@ -240,3 +242,46 @@ def bar_chart(rows: list[tuple[str, int]], suppress: bool) -> list[dict]:
             }
         )
     return bars
+
+
+class ExportForm(forms.Form):
+    k = forms.IntegerField(
+        label=_("k (each combination shared by at least this many rows)"), min_value=2
+    )
+    bom = forms.BooleanField(
+        label=_("Add a byte-order mark (Excel needs it to show Kazakh and Russian)"),
+        required=False,
+        initial=True,
+    )
+
+    def clean_k(self) -> int:
+        if self.cleaned_data["k"] < settings.UNTOLD_EXPORT_K:
+            raise forms.ValidationError(
+                _("k must be at least %(k)s.") % {"k": settings.UNTOLD_EXPORT_K}
+            )
+        return self.cleaned_data["k"]
+
+
+@permission_required("submissions.export", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def export(request: HttpRequest) -> HttpResponse:
+    """The export page; its POST streams the CSV. The audit event is written before the
+    first byte, with the row count the plan already knows."""
+    form = ExportForm(request.POST or None, initial={"k": settings.UNTOLD_EXPORT_K})
+    if request.method == "GET" or not form.is_valid():
+        context = {**admin.site.each_context(request), "form": form, "title": _("Export")}
+        return render(request, "admin/export.html", context, status=400 if form.errors else 200)
+    k, bom = form.cleaned_data["k"], form.cleaned_data["bom"]
+    plan = ExportPlan.build(Testimony.objects.exportable(), k=k)
+    AuditEvent.record(
+        AuditEvent.Action.EXPORTED,
+        actor=request.user.get_username(),
+        rows=plan.rows,
+        suppressed=plan.suppressed,
+        k=k,
+        bom=bom,
+    )
+    response = StreamingHttpResponse(plan.stream(bom=bom), content_type="text/csv; charset=utf-8")
+    filename = f"untold-export-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -44,7 +44,6 @@ class Migration(migrations.Migration):
                 ('status', models.CharField(choices=[('new', 'New'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='new', max_length=10)),
                 ('sealed_campaign_text', models.BinaryField(blank=True, null=True)),
                 ('receipt_digest', models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True)),
-                ('exported', models.BooleanField(default=False, editable=False)),
             ],
             options={
                 'verbose_name': 'testimony',

@@ -1,0 +1,205 @@
+"""The anonymized CSV that campaign staff take away.
+
+Threat: the file leaves the moderation system and is shared, opened in spreadsheets
+and perhaps leaked. So it holds only approved testimonies whose consent allows use;
+only the moderator's campaign text, and only where she agreed to be quoted; a record
+identifier made fresh for each export; the ISO week, never the day; and quasi-
+identifiers generalized until every combination is shared by at least k rows
+(k-anonymity), suppressing what still stands out. Rows come in a random order that
+differs between exports, so two files cannot be joined by position. Every cell that a
+spreadsheet could run as a formula is defused with a leading apostrophe.
+
+Memory stays flat: the first pass counts combinations in the database (one row per
+combination), the second streams testimonies in random buckets of about a thousand.
+
+This module knows nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import Count, QuerySet
+
+from submissions.models import CAMPAIGN_TEXT_FIELD, Consent, keyring
+
+HEADER = (
+    "record",
+    "received_week",
+    "language",
+    "forms_of_violence",
+    "age_group",
+    "region",
+    "role",
+    "consent",
+    "text",
+)
+WITHHELD = "withheld"
+# A cell starting with one of these, after any spaces, could run as a formula (OWASP
+# CSV injection); the apostrophe is included so that the defusing prefix can always be
+# told apart and removed again.
+DANGEROUS = frozenset("=+-@\t\r\n\0'")
+BOM = "\ufeff"
+CHUNK_BYTES = 64 * 1024
+BUCKET_ROWS = 1000
+
+# A quasi-identifier combination: week, language, age group, region, role.
+Key = tuple[str, str, str, str, str]
+
+
+def defuse(cell: str) -> str:
+    """Prefix a cell with an apostrophe if a spreadsheet could read it as a formula."""
+    if cell and cell.lstrip(" ")[:1] in DANGEROUS:
+        return "'" + cell
+    return cell
+
+
+def quoted_row(cells: tuple[str, ...] | list[str]) -> str:
+    """One RFC 4180 record: every field quoted, quotes doubled, CRLF at the end."""
+    return ",".join('"' + defuse(cell).replace('"', '""') + '"' for cell in cells) + "\r\n"
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_month(week: str) -> str:
+    """The month of an ISO week, by the ISO convention: the month of its Thursday."""
+    year, number = week.split("-W")
+    thursday = date.fromisocalendar(int(year), int(number), 4)
+    return f"{thursday.year}-{thursday.month:02d}"
+
+
+def country(region: str) -> str:
+    return region.split("-")[0]
+
+
+# Each level generalizes more; a row takes the first level at which its combination is
+# shared by at least k rows, or is left out.
+LEVELS = (
+    lambda w, lang, age, region, role: (w, lang, age, region, role),
+    lambda w, lang, age, region, role: (w, lang, age, country(region), role),
+    lambda w, lang, age, region, role: (week_month(w), lang, age, country(region), role),
+    lambda w, lang, age, region, role: (week_month(w), lang, WITHHELD, country(region), WITHHELD),
+    lambda w, lang, age, region, role: (WITHHELD,) * 5,
+)
+
+
+def generalize(counts: Counter[Key], k: int) -> dict[Key, Key | None]:
+    """Map each combination to what the export shows for it (None: suppressed) so that
+    every shown combination is shared by at least k rows.
+
+    Rows with the same combination are always treated alike, so whole combinations move
+    up the levels together; a combination that reaches k at some level joins whatever
+    already stands there, which only makes that group larger."""
+    shown: dict[Key, Key | None] = {}
+    settled: Counter[Key] = Counter()
+    pending = dict(counts)
+    for level in LEVELS:
+        candidates: Counter[Key] = Counter()
+        for key, n in pending.items():
+            candidates[level(*key)] += n
+        still_pending = {}
+        for key, n in pending.items():
+            target = level(*key)
+            if settled[target] + candidates[target] >= k:
+                shown[key] = target
+            else:
+                still_pending[key] = n
+        for key in set(pending) - set(still_pending):
+            settled[shown[key]] += pending[key]
+        pending = still_pending
+    shown.update(dict.fromkeys(pending))
+    return shown
+
+
+@dataclass
+class ExportPlan:
+    """What an export will contain, decided before the first byte is sent."""
+
+    queryset: QuerySet
+    k: int
+    shown: dict[Key, Key | None]
+    rows: int = 0
+    suppressed: int = 0
+    buckets: list[int] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, queryset: QuerySet, *, k: int) -> ExportPlan:
+        """First pass: count the combinations in the database, one row per (day, …)."""
+        counts: Counter[Key] = Counter()
+        grouped = queryset.values_list("received_on", "language", "age_group", "region", "role")
+        for day, *rest, n in grouped.annotate(n=Count("id")).order_by():
+            counts[(iso_week(day), *rest)] += n
+        shown = generalize(counts, k)
+        suppressed = sum(n for key, n in counts.items() if shown[key] is None)
+        total = sum(counts.values())
+        plan = cls(queryset=queryset, k=k, shown=shown, rows=total - suppressed)
+        plan.suppressed = suppressed
+        plan.buckets = list(range(max(1, total // BUCKET_ROWS)))
+        secrets.SystemRandom().shuffle(plan.buckets)
+        return plan
+
+    def stream(self, *, bom: bool = True) -> Iterator[bytes]:
+        """Second pass: the CSV as UTF-8 chunks of about 64 KiB."""
+        ring = keyring()
+        shuffle = secrets.SystemRandom().shuffle
+        parts = [(BOM if bom else "") + quoted_row(HEADER)]
+        size = 0
+        for bucket in self.buckets:
+            rows = list(self.bucket(bucket))
+            shuffle(rows)
+            for record_id, day, language, age, region, role, forms, consent, sealed in rows:
+                shown = self.shown.get((iso_week(day), language, age, region, role))
+                if shown is None:
+                    continue
+                text = ""
+                if consent == Consent.QUOTE:
+                    text = ring.open_campaign(
+                        sealed, record_id=record_id, field_name=CAMPAIGN_TEXT_FIELD
+                    )
+                line = quoted_row(
+                    (
+                        secrets.token_hex(8),
+                        shown[0],
+                        shown[1],
+                        forms.replace(",", "; "),
+                        shown[2],
+                        shown[3],
+                        shown[4],
+                        consent,
+                        text,
+                    )
+                )
+                parts.append(line)
+                size += len(line)
+                if size >= CHUNK_BYTES:
+                    yield "".join(parts).encode("utf-8")
+                    parts, size = [], 0
+        if parts:
+            yield "".join(parts).encode("utf-8")
+
+    def bucket(self, index: int) -> QuerySet:
+        """One slice of the random UUID space: about BUCKET_ROWS rows, read at once."""
+        count = len(self.buckets)
+        low = uuid.UUID(int=index * (1 << 128) // count)
+        rows = self.queryset.filter(id__gte=low)
+        if index + 1 < count:
+            rows = rows.filter(id__lt=uuid.UUID(int=(index + 1) * (1 << 128) // count))
+        return rows.values_list(
+            "id",
+            "received_on",
+            "language",
+            "age_group",
+            "region",
+            "role",
+            "forms_of_violence",
+            "consent",
+            "sealed_campaign_text",
+        ).order_by()
