@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements/lock.txt 2>/dev/null | cut -c1-12)
 DEV_KEYS := .dev/keys
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: $(STAMP)
 
 test: lint
 	UNTOLD_DEBUG=1 $(BIN)/python -m pytest
+
+# Translators: refresh locale/kk and locale/ru from the sources, then compile them. Needs
+# GNU gettext; the .mo files are committed, so `run` and `test` do not (the test suite
+# checks that each .mo matches its .po).
+messages: $(STAMP) $(DEV_KEYS)/untold.env
+	set -a && . ./$(DEV_KEYS)/untold.env && set +a && export UNTOLD_DEBUG=1 && \
+	$(BIN)/python manage.py makemessages -l kk -l ru --ignore=.venv --ignore=tests --no-obsolete && \
+	$(BIN)/python manage.py compilemessages -l kk -l ru --ignore=.venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
