@@ -44,7 +44,12 @@ class TestimonyForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 14, "spellcheck": "false", "aria-describedby": "text-help", **QUIET}
         ),
-        error_messages={"required": _("Please write your story before sending it.")},
+        error_messages={
+            "required": _("Please write your story before sending it."),
+            "null_characters_not_allowed": _(
+                "Your text contains an invisible null character. Please remove it and send again."
+            ),
+        },
     )
     forms_of_violence = forms.MultipleChoiceField(
         label=_("What happened (optional, choose any)"),
@@ -150,6 +155,10 @@ class WithdrawForm(forms.Form):
         max_length=40,
         widget=forms.TextInput(attrs={"inputmode": "numeric", **QUIET}),
         help_text=_("16 digits, as shown after you sent your story."),
+        error_messages={
+            "required": _("Please enter your receipt code."),
+            "max_length": _("A receipt code has 16 digits."),
+        },
     )
 
     def clean_code(self) -> str:
