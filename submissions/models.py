@@ -231,7 +231,8 @@ class TestimonyQuerySet(models.QuerySet):
         }
 
     def rotate_keys(self, *, batch_size: int = 500) -> RotationReport:
-        """Re-wrap every sealed value to the active key, one committed batch at a time.
+        """Re-wrap every sealed value to the active key, reading a batch at a time and
+        writing each row on its own.
 
         Resumable: values already on the active key are skipped, so a second run
         continues where an interrupted one stopped. Safe beside live submissions and
@@ -258,7 +259,9 @@ class TestimonyQuerySet(models.QuerySet):
                     report.failed.append(f"{str(record_id)[:8]}: {error}")
         report.remaining = sum(
             1
-            for sealed, campaign in self.values_list("sealed_text", "sealed_campaign_text")
+            for sealed, campaign in self.values_list(
+                "sealed_text", "sealed_campaign_text"
+            ).iterator(chunk_size=batch_size)
             if not names_key(sealed, active)
             or (campaign is not None and not names_key(campaign, active))
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.core.cache import caches
 
 from submissions import crypto
 from submissions.models import keyring
@@ -57,3 +58,11 @@ def intake_only(settings, key_pair) -> None:
     """The intake role's view: the public key alone."""
     settings.UNTOLD_ROLE = "intake"
     settings.UNTOLD_PRIVATE_KEY_FILES = []
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Rate-limit counts must not carry over from one test to the next (on Redis too)."""
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
