@@ -1,0 +1,57 @@
+"""check_keys: the restore drill names every key id in use and proves it opens here."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from submissions.models import Testimony
+
+
+def store(text: str = "drill") -> Testimony:
+    testimony = Testimony(language="ru", consent="quote")
+    testimony.seal_text(text)
+    testimony.seal_campaign_text(text)
+    testimony.save()
+    return testimony
+
+
+@pytest.mark.django_db
+def test_the_drill_passes_when_every_key_opens(sealing_keys):
+    for _ in range(4):
+        store("SECRET-TEXT-never-printed")
+    out = StringIO()
+
+    call_command("check_keys", stdout=out)
+
+    assert (
+        f"key id {sealing_keys.key_id.hex()}: 8 values, private key loaded, 3/3" in out.getvalue()
+    )
+    assert "SECRET-TEXT" not in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_drill_fails_and_names_a_key_whose_private_key_is_missing(settings, second_key_pair):
+    store()
+    # The restored server holds another key pair only.
+    settings.UNTOLD_PUBLIC_KEYS = [second_key_pair.public_text]
+    settings.UNTOLD_PRIVATE_KEY_FILES = [str(second_key_pair.private_file)]
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("check_keys", stdout=out)
+
+    assert "private key MISSING" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_drill_fails_on_a_damaged_value():
+    testimony = store()
+    damaged = bytearray(testimony.sealed_text)
+    damaged[-1] ^= 1
+    Testimony.objects.filter(pk=testimony.pk).update(sealed_text=bytes(damaged))
+
+    with pytest.raises(CommandError):
+        call_command("check_keys", stdout=StringIO())

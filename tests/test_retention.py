@@ -1,0 +1,73 @@
+"""Retention: testimonies are deleted on the day the privacy page states, not before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from submissions.models import AuditEvent, Campaign, Testimony
+
+CLOSE = datetime(2023, 12, 10, 17, 59, tzinfo=UTC)  # 23:59 in Almaty, then UTC+6
+
+
+@pytest.fixture
+def campaign(settings):
+    settings.UNTOLD_CLOSES_AT = CLOSE
+    settings.UNTOLD_TIME_ZONE = "Asia/Almaty"
+    settings.UNTOLD_RETAIN_DAYS = 90
+    for _ in range(3):
+        testimony = Testimony(language="en", consent="quote")
+        testimony.seal_text("kept until the retention date")
+        testimony.save()
+    return Campaign.from_settings()
+
+
+def purge(*args: str) -> str:
+    out = StringIO()
+    call_command("purge_testimonies", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_nothing_is_deleted_the_day_before_the_stated_date(campaign):
+    day_before = datetime.combine(campaign.delete_after - timedelta(days=1), datetime.min.time())
+    with time_machine.travel(day_before.replace(hour=12, tzinfo=UTC), tick=False):
+        output = purge()
+
+    assert Testimony.objects.count() == 3
+    assert campaign.delete_after.isoformat() in output
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.PURGED).exists()
+
+
+@pytest.mark.django_db
+def test_a_dry_run_on_the_date_says_what_it_would_delete_and_deletes_nothing(campaign):
+    with time_machine.travel(datetime.combine(campaign.delete_after, datetime.min.time(), UTC)):
+        output = purge("--dry-run")
+
+    assert "Would delete 3" in output
+    assert Testimony.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_on_the_stated_date_everything_is_deleted_and_audited(campaign):
+    with time_machine.travel(datetime.combine(campaign.delete_after, datetime.min.time(), UTC)):
+        output = purge()
+
+    assert "Deleted 3" in output
+    assert Testimony.objects.count() == 0
+    event = AuditEvent.objects.get(action=AuditEvent.Action.PURGED)
+    assert event.detail == {"count": 3}
+
+
+@pytest.mark.django_db
+def test_the_privacy_page_states_the_purge_date(campaign, client):
+    response = client.get("/en/privacy/", HTTP_HOST="localhost")
+
+    html = response.content.decode()
+    assert "10 December 2023, 23:59" in html
+    assert "9 March 2024" in html  # 10 December 2023 + 90 days
+    assert campaign.delete_after.isoformat() == "2024-03-09"
