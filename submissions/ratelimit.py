@@ -83,4 +83,6 @@ def check(
             return None
         if usage and usage["should_limit"]:
             waits.append(usage["time_left"])
-    return Limited(retry_after=max(waits)) if waits else None
+    # django-ratelimit reports 0 seconds left in a window's last second (and -1 when the
+    # cache answers nothing): never tell anyone to retry at once.
+    return Limited(retry_after=max(1, *waits)) if waits else None

@@ -153,6 +153,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -271,7 +272,10 @@ STORAGES = {
 }
 
 # --- Limits on what a request may carry --------------------------------------------------
-DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# 1 MiB: far above the longest story allowed (10,000 characters, up to 120 KB once
+# percent-encoded), so an over-long story gets the friendly "too long" page with her
+# text kept, while a flood is refused before it is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 
