@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 
 PUBLIC_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -38,6 +39,11 @@ def privacy_headers(get_response: Callable[[HttpRequest], HttpResponse]):
         response.setdefault("Content-Security-Policy", PANEL_CSP if in_panel else PUBLIC_CSP)
         response["Permissions-Policy"] = PERMISSIONS_POLICY
         response["Cross-Origin-Resource-Policy"] = "same-origin"
+        if in_panel:
+            # Under "no-referrer" Chromium sends "Origin: null" with every form POST, which
+            # Django's CSRF check refuses (the login form among them). "same-origin" sends
+            # the origin to this site only, and still no Referer to any other.
+            response["Referrer-Policy"] = "same-origin"
         return response
 
     return middleware
@@ -58,3 +64,21 @@ def panel_session_limit(get_response: Callable[[HttpRequest], HttpResponse]):
         return get_response(request)
 
     return middleware
+
+
+class PublicCsrfMiddleware(CsrfViewMiddleware):
+    """Django's CSRF protection, accepting ``Origin: null`` on the public pages.
+
+    The public pages send no Referer ("no-referrer"), and under that policy browsers
+    send ``Origin: null`` with a page's own form posts; Django would refuse them all.
+    There the token check alone decides, which holds because the CSRF cookie is
+    SameSite=Strict (a cross-site post arrives without it) and HSTS covers subdomains
+    (no plain-HTTP subdomain can plant a cookie). The panel keeps the full check: it
+    sends its origin to itself ("same-origin").
+    """
+
+    def _origin_verified(self, request: HttpRequest) -> bool:
+        in_panel = request.path.startswith(f"/{settings.UNTOLD_ADMIN_PATH}")
+        if request.META.get("HTTP_ORIGIN") == "null" and not in_panel:
+            return True
+        return super()._origin_verified(request)

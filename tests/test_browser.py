@@ -1,0 +1,377 @@
+"""The public pages in a real browser: Debian's Chromium driven by Playwright.
+
+What only a browser shows: the form submits with and without JavaScript in every
+language and the text arrives intact; the quick exit leaves (by button and by three
+Shift presses) and, with JavaScript, takes the form out of the history; booth mode
+empties an idle form; the character counter; focus on the error summary; the pages
+pass axe-core's WCAG 2.2 AA rules and reflow on a narrow screen.
+
+No browser is ever downloaded: the tests use /usr/bin/chromium (`apt-get install
+chromium`) and are skipped, saying so, where it is missing. axe-core comes inside the
+axe-playwright-python wheel. Requests to any other origin than the live server are
+answered or refused by the tests, so nothing reaches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from submissions.models import Testimony
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    ),
+    # WhiteNoise notes that collectstatic has not been run; the live server serves the
+    # static files from the apps instead.
+    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
+]
+sync_api = pytest.importorskip("playwright.sync_api")
+axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests may run as root in a container
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LANGUAGES = ["en", "ru", "kk"]
+# Kazakh letters, an emoji (outside the BMP) and a newline.
+STORY = "Біз әңгімелейміз: әғқңөұүһі ӘҒҚҢӨҰҮҺІ.\nЕкінші жол 🙂 — second line."
+# Another site the person was on before the form, answered by the tests themselves.
+BEFORE_URL = "https://before.example/"
+# Where the quick exit goes. It is on the live server because Playwright does not route
+# a request that follows a server redirect: a stand-in site would be looked up for real.
+# It answers 404; the address is what matters.
+EXIT_PATH = "/neutral-site-stand-in/"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API keeps an asyncio loop running in this thread, and Django then
+    # refuses ORM calls from it (SynchronousOnlyOperation). The tests' own queries and the
+    # database teardown are plain synchronous code: allow them while the browser runs.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def site(settings, transactional_db, live_server):
+    settings.UNTOLD_EXIT_URL = live_server.url + EXIT_PATH
+    settings.UNTOLD_KIOSK = False
+    settings.UNTOLD_RATE_PER_CLIENT = "1000/h"
+    settings.UNTOLD_RATE_SITE = "1000/h"
+
+
+def other_origins(route) -> None:
+    """The site the person came from gets a small page; anything else is refused, so a
+    page that loads from another origin fails loudly instead of reaching the network."""
+    if route.request.url == BEFORE_URL:
+        route.fulfill(
+            content_type="text/html; charset=utf-8",
+            body="<!doctype html><html lang=en><title>Before</title><p>Another site",
+        )
+    else:
+        route.abort()
+
+
+@pytest.fixture
+def context(browser, live_server):
+    """Make a browser context (JavaScript on unless told); all are closed afterwards."""
+    made = []
+
+    def make(*, javascript: bool = True, **options):
+        ctx = browser.new_context(
+            java_script_enabled=javascript, base_url=live_server.url, **options
+        )
+        ctx.set_default_timeout(5_000)
+        # A regular expression is matched inside Playwright: the live server's own
+        # requests do not wait for Python.
+        ctx.route(re.compile(rf"^(?!{re.escape(live_server.url)}/)"), other_origins)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+def fill_and_send(page, language: str, text: str = STORY) -> None:
+    """Send a story from the form and check that the thanks page follows."""
+    page.goto(f"/{language}/")
+    page.fill("#id_text", text)
+    page.check("#id_consent_0")
+    page.check("#id_understood")
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+    # Fail at once, with what the page says, rather than wait for a page that never comes
+    # (a refused CSRF check, for one, shows the form again as "expired").
+    assert page.url.endswith(f"/{language}/thanks/"), page.locator("main").inner_text()[:400]
+
+
+# --- Submitting ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_story_arrives_intact(context, language, javascript):
+    page = context(javascript=javascript).new_page()
+    fill_and_send(page, language)
+
+    code = page.locator(".code").inner_text()
+    assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", code), code
+    testimony = Testimony.objects.get()
+    assert testimony.open_text() == STORY
+    assert testimony.language == language
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_error_summary_takes_focus_after_a_failed_submit(context, javascript):
+    page = context(javascript=javascript).new_page()
+    page.goto("/en/")
+    page.fill("#id_text", "a story without the two choices")
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+
+    notices = page.locator(".notice")
+    assert notices.count() == 0, notices.all_inner_texts()
+    summary = page.locator(".error-summary")
+    sync_api.expect(summary).to_be_focused()
+    assert page.input_value("#id_text") == "a story without the two choices"
+    # Each error links to its field.
+    assert summary.locator("a").evaluate_all("links => links.map(a => a.hash)") == [
+        "#id_consent_0",
+        "#id_understood",
+    ]
+    assert not Testimony.objects.exists()
+
+
+# --- Quick exit ----------------------------------------------------------------------------
+
+
+def form_after_another_site(ctx):
+    page = ctx.new_page()
+    page.goto(BEFORE_URL)
+    page.goto("/en/")
+    return page
+
+
+def test_quick_exit_button_leaves_and_drops_the_form_from_history(context):
+    page = form_after_another_site(context())
+    page.click("#quick-exit")
+    page.wait_for_url(f"**{EXIT_PATH}")
+
+    page.go_back()
+    assert page.url == BEFORE_URL
+
+
+def test_shift_three_times_leaves_and_drops_the_form_from_history(context):
+    page = form_after_another_site(context())
+    page.fill("#id_text", "half a story")
+    for _ in range(3):
+        page.keyboard.press("Shift")
+    page.wait_for_url(f"**{EXIT_PATH}")
+
+    page.go_back()
+    assert page.url == BEFORE_URL
+
+
+def test_shift_twice_stays(context):
+    page = context().new_page()
+    page.goto("/en/")
+    page.keyboard.press("Shift")
+    page.keyboard.press("Shift")
+    page.wait_for_timeout(300)
+    assert page.url.endswith("/en/")
+
+
+def test_typing_capital_letters_stays(context):
+    page = context().new_page()
+    page.goto("/en/")
+    page.click("#id_text")
+    for key in ("Shift+U", "Shift+N", "Space", "Shift+O", "Shift+K"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(300)
+    assert page.url.endswith("/en/")
+    assert page.input_value("#id_text") == "UN OK"
+
+
+def test_quick_exit_is_a_plain_link_without_javascript(context):
+    page = form_after_another_site(context(javascript=False))
+    page.click("#quick-exit")
+    page.wait_for_url(f"**{EXIT_PATH}")
+
+    # Without JavaScript nothing can take the form out of the history.
+    page.go_back()
+    assert page.url.endswith("/en/")
+
+
+# --- Booth (kiosk) mode ----------------------------------------------------------------------
+
+
+def test_kiosk_form_left_idle_starts_again_empty(context, settings):
+    settings.UNTOLD_KIOSK = True
+    page = context().new_page()
+    page.clock.install()
+    page.goto("/en/")
+    page.fill("#id_text", "something she did not finish")
+
+    # run_for fires each timer at its own time: the warning at 3:00, the clearing at 3:30.
+    page.clock.run_for("03:20")
+    assert page.input_value("#id_text") == "something she did not finish"
+    with page.expect_navigation():
+        page.clock.run_for("00:15")
+    assert page.input_value("#id_text") == ""
+
+
+def test_kiosk_thanks_page_returns_to_the_form(context, settings):
+    # With JavaScript the return follows the page clock; without it the meta refresh
+    # (which Chromium runs on the real clock) does the same after a minute.
+    settings.UNTOLD_KIOSK = True
+    page = context().new_page()
+    page.clock.install()
+    fill_and_send(page, "kk")
+
+    refresh = page.locator("meta[http-equiv=refresh]").get_attribute("content")
+    assert refresh == "60;url=/kk/"
+    page.clock.fast_forward("00:50")
+    assert page.url.endswith("/kk/thanks/")
+    with page.expect_navigation():
+        page.clock.fast_forward("00:15")
+    assert page.url.endswith("/kk/")
+    assert page.input_value("#id_text") == ""
+
+
+def test_kiosk_idle_form_warns_before_it_clears_and_a_touch_keeps_it(context, settings):
+    settings.UNTOLD_KIOSK = True
+    page = context().new_page()
+    page.clock.install()
+    page.goto("/en/")
+    page.fill("#id_text", "still writing")
+
+    page.clock.fast_forward("03:05")
+    assert page.locator("#idle-warning").is_visible()
+    page.keyboard.press("a")
+    assert page.locator("#idle-warning").is_hidden()
+    page.clock.fast_forward("01:00")
+    assert page.input_value("#id_text") == "still writinga"
+
+
+# --- Counter -------------------------------------------------------------------------------
+
+
+def test_counter_counts_and_warns_when_over(context):
+    page = context().new_page()
+    page.goto("/en/")
+    counter = page.locator("#counter")
+    sync_api.expect(counter).to_have_text("0 of 10000 characters")
+
+    page.fill("#id_text", "Сәлем\nәлем")
+    sync_api.expect(counter).to_have_text("10 of 10000 characters")
+    assert counter.get_attribute("role") == "status"
+
+    page.fill("#id_text", "a" * 10_001)
+    sync_api.expect(counter).to_have_text("Too long by 1 characters")
+    assert counter.get_attribute("role") == "alert"
+    assert counter.get_attribute("class") == "over"
+
+
+def test_counter_counts_an_emoji_as_one_character_like_the_server(context):
+    page = context().new_page()
+    page.goto("/en/")
+    page.fill("#id_text", "🙂")
+    sync_api.expect(page.locator("#counter")).to_have_text("1 of 10000 characters", timeout=500)
+
+
+# --- Accessibility (WCAG 2.2 AA) -------------------------------------------------------------
+
+
+def axe_violations(page) -> str:
+    """axe-core's report of WCAG A/AA violations on the page, empty if there are none."""
+    results = axe_playwright.Axe().run(
+        page,
+        options={"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]},
+    )
+    return results.generate_report() if results.violations_count else ""
+
+
+def open_form_with_errors(page, language):
+    page.goto(f"/{language}/")
+    page.click("form button[type=submit]")
+    page.locator(".error-summary").wait_for()
+
+
+def open_thanks(page, language):
+    fill_and_send(page, language)
+    page.locator(".code").wait_for()
+
+
+PAGES = {
+    "form": lambda page, language: page.goto(f"/{language}/"),
+    "form with errors": open_form_with_errors,
+    "thanks": open_thanks,
+    "privacy": lambda page, language: page.goto(f"/{language}/privacy/"),
+    "withdraw": lambda page, language: page.goto(f"/{language}/withdraw/"),
+    "closed": lambda page, language: page.goto(f"/{language}/"),  # after the deadline
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_pages_have_no_wcag_violations(context, settings, language):
+    page = context().new_page()
+    reports = {}
+    for name, open_page in PAGES.items():
+        if name == "closed":
+            settings.UNTOLD_CLOSES_AT = timezone.now() - timedelta(days=1)
+        open_page(page, language)
+        if name == "closed":
+            sync_api.expect(page.locator("textarea")).to_have_count(0)
+        if report := axe_violations(page):
+            reports[name] = report
+    assert not reports, json.dumps(reports, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_form_reflows_without_horizontal_scrolling(context, language):
+    # 320 px is WCAG 1.4.10's reflow width, 360 px a small phone, 640 px a 1280 px
+    # window at 200 % zoom.
+    page = context(viewport={"width": 1280, "height": 800}).new_page()
+    too_wide = []
+    for open_page in (PAGES["form"], open_form_with_errors):
+        open_page(page, language)
+        for width in (320, 360, 640):
+            page.set_viewport_size({"width": width, "height": 800})
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            if scroll_width > width:
+                too_wide.append(f"{page.url} is {scroll_width} px wide in {width} px")
+    assert not too_wide
+
+
+def test_static_files_are_served(context):
+    page = context().new_page()
+    response = page.goto("/static/untold/untold.css")
+    assert response.ok
+    assert response.headers["content-type"].startswith("text/css")
+
+
+def test_nothing_is_loaded_from_another_origin(context, live_server):
+    page = context().new_page()
+    hosts = set()
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+    open_thanks(page, "kk")
+    page.goto("/kk/privacy/")
+    assert hosts == {live_server.url.split("/")[2]}
