@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Length
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -25,6 +26,7 @@ from django_otp.forms import otp_verification_failed
 from submissions import crypto
 from submissions.middleware import LOGIN_TIME_KEY
 from submissions.models import AuditEvent, Status, Testimony, ViolenceForm, keyring
+from submissions.redaction import find_identifiers, highlight, suggest_campaign_text
 
 
 @receiver(user_logged_in)
@@ -124,7 +126,9 @@ class TestimonyAdmin(admin.ModelAdmin):
     ordering = ["-received_on", "id"]
     list_per_page = 50
     show_full_result_count = False
-    actions = ["approve", "reject", "delete_for_good"]
+    # Beside these, Django's own "Delete selected": its confirmation page posts back to it
+    # by that name, and it deletes through delete_queryset below (crypto-shred, audited).
+    actions = ["approve", "reject"]
     readonly_fields = [
         "short_id",
         "received_on",
@@ -150,11 +154,6 @@ class TestimonyAdmin(admin.ModelAdmin):
             .defer("sealed_text", "sealed_campaign_text")
             .annotate(sealed_length=Length("sealed_text"))
         )
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     @admin.display(description=_("id"))
     def short_id(self, obj: Testimony) -> str:
@@ -186,48 +185,69 @@ class TestimonyAdmin(admin.ModelAdmin):
         return Suggested
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        testimony = self.get_object(request, object_id)
-        context = dict(extra_context or {})
-        if testimony is not None and self.has_view_permission(request, testimony):
-            context.update(self.original_context(request, testimony))
-        return super().change_view(request, object_id, form_url, context)
+        """The original is opened (and audited) only for a page that shows it: a GET, or a
+        form sent back with errors; never for a save that redirects."""
+        if request.method == "GET" and "suggest" in request.GET:
+            testimony = self.get_object(request, object_id)
+            if testimony is not None and self.has_view_permission(request, testimony):
+                original = self.open_original(request, testimony)
+                if isinstance(original, str):
+                    request.untold_suggestion = suggest_campaign_text(original)
+        response = super().change_view(request, object_id, form_url, extra_context)
+        testimony = getattr(response, "context_data", {}).get("original")
+        if isinstance(response, TemplateResponse) and testimony is not None:
+            response.context_data.update(self.original_context(request, testimony))
+        return response
 
-    def original_context(self, request: HttpRequest, testimony: Testimony) -> dict:
-        """Open the original for this page, on record. Nothing is opened for a user
-        without ``view_original``, and a failure is shown as such, never as text."""
-        from submissions import redaction
-
+    def open_original(self, request: HttpRequest, testimony: Testimony) -> str | dict:
+        """The original text, opened once per request and on record; or, if it may not or
+        cannot be opened, the context that says so. Never ciphertext as text."""
+        if hasattr(request, "untold_original"):
+            return request.untold_original
         if not request.user.has_perm("submissions.view_original"):
-            return {"original_refused": True}
-        if not keyring().can_open:
-            return {
+            result: str | dict = {"original_refused": True}
+        elif not keyring().can_open:
+            result = {
                 "original_error": _("Texts are sealed on this server: it holds no private key.")
             }
-        try:
-            original = testimony.open_text()
-        except crypto.SealError as error:
-            return {"original_error": _("Cannot open this text: %(error)s") % {"error": error}}
-        AuditEvent.record(
-            AuditEvent.Action.VIEWED, actor=request.user.get_username(), testimony=testimony
-        )
-        if request.method == "GET" and "suggest" in request.GET:
-            request.untold_suggestion = redaction.suggest_campaign_text(original)
-        findings = redaction.find_identifiers(original)
+        else:
+            try:
+                result = testimony.open_text()
+            except crypto.SealError as error:
+                result = {
+                    "original_error": _("Cannot open this text: %(error)s") % {"error": error}
+                }
+            else:
+                AuditEvent.record(
+                    AuditEvent.Action.VIEWED, actor=request.user.get_username(), testimony=testimony
+                )
+        request.untold_original = result
+        return result
+
+    def original_context(self, request: HttpRequest, testimony: Testimony) -> dict:
+        original = self.open_original(request, testimony)
+        if not isinstance(original, str):
+            return original
         return {
             "original_html": format_html_join(
                 "",
                 "{}",
                 (
                     (format_html('<mark title="{}">{}</mark>', kind, segment) if kind else segment,)
-                    for segment, kind in redaction.highlight(original)
+                    for segment, kind in highlight(original)
                 ),
             ),
-            "findings": findings,
+            "findings": find_identifiers(original),
         }
 
     def save_model(self, request, obj, form, change) -> None:
         if "campaign_text" in form.changed_data:
-            obj.seal_campaign_text(form.cleaned_data["campaign_text"])
+            text = form.cleaned_data["campaign_text"]
+            if text.strip():
+                obj.seal_campaign_text(text)
+            else:
+                # A blank campaign text is none: it can be neither approved nor exported.
+                obj.sealed_campaign_text = None
             obj.save(update_fields=["sealed_campaign_text"])
             AuditEvent.record(
                 AuditEvent.Action.EDITED, actor=request.user.get_username(), testimony=obj
@@ -295,13 +315,6 @@ class TestimonyAdmin(admin.ModelAdmin):
             ngettext("Rejected %(n)d testimony.", "Rejected %(n)d testimonies.", count)
             % {"n": count},
         )
-
-    @admin.action(description=_("Delete selected for good"), permissions=["delete"])
-    def delete_for_good(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        # Django's own confirmation page, then delete_queryset above.
-        from django.contrib.admin.actions import delete_selected
-
-        return delete_selected(self, request, queryset)
 
 
 # --- Audit trail -----------------------------------------------------------------------

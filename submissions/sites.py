@@ -30,7 +30,9 @@ class PanelLoginForm(OTPAdminAuthenticationForm):
 
     def clean_otp(self, user) -> None:
         if user is not None and not self.cleaned_data.get("otp_device"):
-            token = (self.cleaned_data.get("otp_token") or "").strip()
+            # Authenticator apps show "123 456"; people type what they see.
+            token = "".join((self.cleaned_data.get("otp_token") or "").split())
+            self.cleaned_data["otp_token"] = token
             kind = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
             device = kind.objects.filter(user=user, confirmed=True).first()
             if device is not None:

@@ -91,7 +91,7 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client, testimony):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("action", ["approve", "reject", "delete_for_good"])
+@pytest.mark.parametrize("action", ["approve", "reject", "delete_selected"])
 def test_campaign_staff_cannot_act_on_testimonies(action, testimony):
     client = verified_client(*staff("campaign-user", "campaign"))
 

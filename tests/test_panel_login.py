@@ -1,0 +1,321 @@
+"""Logging in to the moderation panel through its own login form: password and code.
+
+Threat: a stolen or guessed password must open nothing; a guessing run is cut short
+without recording who is guessing; a password typed into the wrong box must not end
+up in the audit trail; a forgotten session must not stay open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_ratelimit import ALL
+from django_ratelimit.core import _get_window, _make_cache_key
+
+from submissions.models import AuditEvent
+from tests.panel import LOGIN, PANEL, PASSWORD, current_code, log_in, staff
+
+START = datetime(2025, 11, 25, 9, 0, tzinfo=UTC)
+Action = AuditEvent.Action
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits(settings):
+    """Generous limits unless a test sets its own, and no count left from another test."""
+    settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "100/h"
+    settings.UNTOLD_RATE_LOGIN_SITE = "1000/h"
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def traveller():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def ann(db, traveller):
+    return staff("ann", "moderator")
+
+
+def browser() -> Client:
+    return Client(HTTP_HOST="localhost")
+
+
+def is_logged_in(client: Client) -> bool:
+    return client.get(PANEL).status_code == 200
+
+
+def wrong_code(device) -> str:
+    """A six-digit code that the device does not accept now (nor one step either side)."""
+    device.refresh_from_db()
+    accepted = {
+        f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift + d):06d}"
+        for d in (-1, 0, 1)
+    }
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in accepted)
+
+
+def events(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action))
+
+
+# --- Password and code ---------------------------------------------------------------------
+
+
+def test_password_and_right_code_log_in_and_are_audited(ann):
+    user, device = ann
+    client = browser()
+
+    response = log_in(client, "ann", code=current_code(device))
+
+    assert response.status_code == 302
+    assert response["Location"] == PANEL
+    assert client.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
+    assert is_logged_in(client)
+    assert [event.actor for event in events(Action.LOGGED_IN)] == ["ann"]
+    assert events(Action.LOGIN_FAILED) == []
+
+
+def test_right_password_and_wrong_code_log_nobody_in(ann):
+    user, device = ann
+    client = browser()
+
+    response = log_in(client, "ann", code=wrong_code(device))
+
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert not is_logged_in(client)
+    failed = events(Action.LOGIN_FAILED)
+    assert [(event.actor, event.detail) for event in failed] == [("ann", {"step": "code"})]
+    assert events(Action.LOGGED_IN) == []
+
+
+def test_after_a_wrong_code_the_right_one_works_once_the_throttle_has_passed(ann, traveller):
+    user, device = ann
+    client = browser()
+    log_in(client, "ann", code=wrong_code(device))
+
+    # django-otp refuses every code for a moment after a failure.
+    assert log_in(client, "ann", code=current_code(device)).status_code == 200
+    traveller.shift(timedelta(minutes=1))
+    assert log_in(client, "ann", code=current_code(device)).status_code == 302
+
+    assert is_logged_in(client)
+
+
+def test_a_code_is_accepted_only_once(ann, traveller):
+    user, device = ann
+    code = current_code(device)
+    assert log_in(browser(), "ann", code=code).status_code == 302
+
+    traveller.shift(timedelta(seconds=5))
+    second = browser()
+    assert log_in(second, "ann", code=code).status_code == 200
+
+    assert not is_logged_in(second)
+
+
+def test_wrong_password_logs_nobody_in_and_names_the_account(ann):
+    user, device = ann
+    client = browser()
+
+    response = log_in(client, "ann", password="not the password at all", code=current_code(device))
+
+    assert response.status_code == 200
+    assert not is_logged_in(client)
+    assert [event.actor for event in events(Action.LOGIN_FAILED)] == ["ann"]
+    assert events(Action.LOGGED_IN) == []
+    assert "not the password" not in repr(list(AuditEvent.objects.values()))
+
+
+def test_a_password_typed_into_the_username_box_is_not_recorded(ann):
+    user, device = ann
+    client = browser()
+
+    log_in(client, PASSWORD, password="ann", code=current_code(device))
+
+    assert not is_logged_in(client)
+    assert [event.actor for event in events(Action.LOGIN_FAILED)] == ["(unknown username)"]
+    stored = repr(list(AuditEvent.objects.values()))
+    assert PASSWORD not in stored
+    assert "unguessable" not in stored
+
+
+def test_a_password_alone_opens_nothing(ann):
+    client = browser()
+
+    response = log_in(client, "ann")
+
+    assert response.status_code == 200
+    assert not is_logged_in(client)
+
+
+# --- Backup codes ------------------------------------------------------------------------
+
+
+def test_a_backup_code_works_once_and_not_twice(ann, traveller):
+    user, _ = ann
+    # As create_moderator makes them.
+    backup = StaticDevice.objects.create(user=user, name="backup codes", confirmed=True)
+    token = StaticToken.random_token()
+    backup.token_set.create(token=token)
+
+    first = browser()
+    assert log_in(first, "ann", code=token).status_code == 302
+    assert is_logged_in(first)
+    assert first.session[DEVICE_ID_SESSION_KEY] == backup.persistent_id
+    assert not backup.token_set.exists()
+
+    traveller.shift(timedelta(minutes=1))
+    second = browser()
+    assert log_in(second, "ann", code=token).status_code == 200
+    assert not is_logged_in(second)
+    assert [event.actor for event in events(Action.LOGIN_FAILED)] == ["ann"]
+
+
+# --- Rate limits ---------------------------------------------------------------------------
+
+
+def test_the_fourth_attempt_for_one_username_is_refused_but_others_get_through(settings, ann, db):
+    settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "3/h"
+    user, device = ann
+    _, bea_device = staff("bea", "moderator")
+
+    for _ in range(3):
+        assert log_in(browser(), "ann", password="wrong guess").status_code == 200
+    client = browser()
+    refused = log_in(client, "ann", code=current_code(device))
+    refused_other_case = log_in(browser(), "ANN", password="wrong guess")
+    other = browser()
+    allowed = log_in(other, "bea", code=current_code(bea_device))
+
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 3600
+    assert "Too many login attempts" in refused.content.decode()
+    assert not is_logged_in(client)
+    assert refused_other_case.status_code == 429
+    assert allowed.status_code == 302
+    assert is_logged_in(other)
+    # Refused attempts never reach the password check.
+    assert len(events(Action.LOGIN_FAILED)) == 3
+
+
+def test_attempts_overall_are_capped_whatever_the_username(settings, ann):
+    settings.UNTOLD_RATE_LOGIN_SITE = "5/h"
+    user, device = ann
+
+    answers = [log_in(browser(), f"guess-{n}", password="x").status_code for n in range(5)]
+    client = browser()
+    refused = log_in(client, "ann", code=current_code(device))
+
+    assert answers == [200] * 5
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 3600
+    assert not is_logged_in(client)
+
+
+def test_the_cache_keys_hold_neither_the_username_nor_the_client_address(settings, ann):
+    settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "3/h"
+
+    log_in(browser(), "ann", password="wrong guess", REMOTE_ADDR="203.0.113.9")
+
+    def counted(value: str) -> int | None:
+        # The key django-ratelimit makes from a value: a plain, unsalted hash of it.
+        key = _make_cache_key("panel-login", _get_window(value, 3600), "3/h", value, ALL)
+        return cache.get(key)
+
+    keyed = hmac.new(django_settings.SECRET_KEY.encode(), b"ann", hashlib.sha256).hexdigest()
+    assert counted(keyed) == 1
+    assert counted("ann") is None
+    assert counted("203.0.113.9") is None
+    assert counted("127.0.0.1") is None
+
+
+# --- Sessions ------------------------------------------------------------------------------
+
+
+def test_an_idle_session_ends_after_30_minutes(ann, traveller):
+    user, device = ann
+    client = browser()
+    log_in(client, "ann", code=current_code(device))
+
+    traveller.shift(timedelta(minutes=29))
+    assert is_logged_in(client)
+    # Each request renews the 30 minutes.
+    traveller.shift(timedelta(minutes=29))
+    assert is_logged_in(client)
+    traveller.shift(timedelta(minutes=31))
+    response = client.get(PANEL)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
+
+
+def test_an_active_session_ends_12_hours_after_login(ann, traveller):
+    user, device = ann
+    client = browser()
+    log_in(client, "ann", code=current_code(device))
+
+    answers = []
+    for _ in range(12 * 3):  # every 20 minutes, up to 12 hours after login
+        traveller.shift(timedelta(minutes=20))
+        answers.append(client.get(PANEL).status_code)
+    traveller.shift(timedelta(minutes=20))
+    response = client.get(PANEL)
+
+    assert answers == [200] * 36
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
+    assert not is_logged_in(client)
+
+
+def test_the_session_cookie_ends_with_the_browser_and_stays_out_of_reach_of_scripts(ann):
+    user, device = ann
+    client = browser()
+
+    login = log_in(client, "ann", code=current_code(device))
+    later = client.get(PANEL)
+
+    for response in (login, later):
+        cookie = response.cookies[django_settings.SESSION_COOKIE_NAME]
+        assert cookie["expires"] == ""
+        assert cookie["max-age"] == ""
+        assert cookie["httponly"] is True
+        assert cookie["samesite"] == "Strict"
+        header = cookie.output().lower()
+        assert "expires" not in header
+        assert "max-age" not in header
+
+
+# --- Passwords -----------------------------------------------------------------------------
+
+
+def test_passwords_are_hashed_with_argon2(ann):
+    user, device = ann
+
+    assert user.password.startswith("argon2")
+
+
+def test_an_older_hash_is_replaced_by_argon2_at_login(ann):
+    user, device = ann
+    User.objects.filter(pk=user.pk).update(password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
+
+    assert log_in(browser(), "ann", code=current_code(device)).status_code == 302
+
+    user.refresh_from_db()
+    assert user.password.startswith("argon2")
