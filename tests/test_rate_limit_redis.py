@@ -11,31 +11,22 @@ server's limit, not the app's, whose file database queues writers.)
 
 from __future__ import annotations
 
-import http.cookiejar
 import os
-import re
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 import redis
 from django.db import connection
 
 from submissions.models import Testimony
+from tests.servers import Answer, Browser, gunicorn, manage, server_env, story_fields
 
-ROOT = Path(__file__).resolve().parent.parent
 # With REDIS_URL set (CI: database 15, the suite's own) that database is used; without
 # it, database 14 on the local Redis, so that this test always runs when Redis is up.
 FALLBACK_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -75,12 +66,6 @@ class Server:
             ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def database_url(tmp_path: Path, env: dict[str, str]) -> tuple[str, Path | None]:
     """PostgreSQL: the test database, which another process can reach (the test commits
     with transactional_db). SQLite: the test database lives in this process's memory,
@@ -92,8 +77,7 @@ def database_url(tmp_path: Path, env: dict[str, str]) -> tuple[str, Path | None]
         return f"postgres://{quote(db['USER'])}{password}@{host}/{db['NAME']}", None
     path = tmp_path / "burst.sqlite3"
     url = f"sqlite:///{path}"
-    migrate = [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"]
-    subprocess.run(migrate, env={**env, "DATABASE_URL": url}, cwd=ROOT, check=True)
+    manage("migrate", "-v0", env={**env, "DATABASE_URL": url})
     return url, path
 
 
@@ -102,96 +86,15 @@ def server(tmp_path, key_pair, redis_db, transactional_db) -> Iterator[Server]:
     """gunicorn with four worker processes, the site cap at 10 an hour, per client
     generous (all requests come from 127.0.0.1)."""
     redis_url, _ = redis_db
-    env = {
-        "PATH": os.environ["PATH"],
-        "UNTOLD_DEBUG": "1",
-        "UNTOLD_SECRET_KEY": "burst-test-" + uuid.uuid4().hex * 2,
-        "UNTOLD_PUBLIC_KEYS": key_pair.public_text,
-        "UNTOLD_CLOSES_AT": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
-        "UNTOLD_RATE_SITE": f"{SITE_CAP}/h",
-        "UNTOLD_RATE_PER_CLIENT": "1000/h",
-        "REDIS_URL": redis_url,
-    }
+    env = server_env(
+        key_pair.public_text,
+        UNTOLD_RATE_SITE=f"{SITE_CAP}/h",
+        UNTOLD_RATE_PER_CLIENT="1000/h",
+        REDIS_URL=redis_url,
+    )
     env["DATABASE_URL"], database_file = database_url(tmp_path, env)
-    port = free_port()
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "untold.wsgi:application"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "8"),
-            *("--worker-class", "gthread", "--timeout", "60"),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, process, tmp_path / "gunicorn.log")
-        yield Server(url, database_file)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{log.read_text()}")
-        try:
-            # The URL is the local server's, http only.
-            with urllib.request.urlopen(f"{url}/en/", timeout=5) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer within 60 s:\n{log.read_text()}")
-
-
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-@dataclass
-class Person:
-    opener: urllib.request.OpenerDirector
-    request: urllib.request.Request
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-
-def ready_to_send(base_url: str, text: str) -> Person:
-    """A browser that loaded the form (cookie, CSRF token, served token) and filled it."""
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirects()
-    )
-    page = opener.open(f"{base_url}/en/", timeout=30).read().decode()
-    fields = {
-        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
-        for name in ("csrfmiddlewaretoken", "served")
-    }
-    fields |= {"text": text, "consent": "statistics", "understood": "on"}
-    request = urllib.request.Request(  # noqa: S310  (the local server's http URL)
-        f"{base_url}/en/", data=urlencode(fields).encode(), method="POST"
-    )
-    return Person(opener, request)
-
-
-def send(person: Person) -> Answer:
-    try:
-        response = person.opener.open(person.request, timeout=60)
-    except urllib.error.HTTPError as error:
-        response = error
-    return Answer(response.status, dict(response.headers), response.read().decode())
+    with gunicorn(env, tmp_path, workers=4) as running:
+        yield Server(running.url, database_file)
 
 
 def story(number: int) -> str:
@@ -199,7 +102,8 @@ def story(number: int) -> str:
 
 
 def test_a_burst_of_50_stores_exactly_the_site_cap(server, redis_db):
-    people = [ready_to_send(server.url, story(n)) for n in range(BURST)]
+    people = [Browser(server.url) for _ in range(BURST)]
+    filled = [story_fields(person.get("/en/").body, story(n)) for n, person in enumerate(people)]
     start = threading.Barrier(BURST)
     answers: dict[int, Answer] = {}
     errors: list[BaseException] = []
@@ -207,7 +111,7 @@ def test_a_burst_of_50_stores_exactly_the_site_cap(server, redis_db):
     def press_send(number: int) -> None:
         try:
             start.wait(timeout=30)
-            answers[number] = send(people[number])
+            answers[number] = people[number].post("/en/", filled[number], timeout=60)
         except BaseException as error:
             errors.append(error)
             start.abort()
