@@ -19,6 +19,11 @@ SERVED_SALT = "untold.form-served"
 SERVED_MAX_AGE = timedelta(days=2)
 PREFER_NOT = ("", _("Prefer not to say"))
 QUIET = {"autocomplete": "off"}
+DAMAGED = _(
+    "Your text arrived damaged and could not be read in full. Nothing was stored. Please "
+    "check your text, especially any strange signs in it, and send it again."
+)
+SENT_TWICE = _("This answer was sent twice with different values. Please check it and send again.")
 
 
 def served_token(now: datetime | None = None) -> str:
@@ -97,6 +102,12 @@ class TestimonyForm(forms.Form):
         widget=forms.TextInput(attrs={"tabindex": "-1", **QUIET}),
     )
 
+    def __init__(self, *args: object, damaged: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # Set by the view when the body was not valid UTF-8: Django reads such bytes as
+        # U+FFFD, which is not what she wrote, so the form must not be stored.
+        self.damaged = damaged
+
     def clean_text(self) -> str:
         text = self.cleaned_data["text"].replace("\r\n", "\n").replace("\r", "\n")
         if not text.strip():
@@ -126,6 +137,19 @@ class TestimonyForm(forms.Form):
                 _("This form is too old or was changed. Please send it again."),
                 code="served",
             ) from None
+
+    def clean(self) -> dict[str, object]:
+        # A browser sends each single answer once. Two different values come from a broken
+        # or forged client, and Django would silently keep the last: two consents, say,
+        # must not quietly become "may be quoted". The same value twice is one answer.
+        if hasattr(self.data, "getlist"):
+            for name, field in self.fields.items():
+                multiple = isinstance(field, forms.MultipleChoiceField)
+                if not multiple and len(set(self.data.getlist(name))) > 1:
+                    self.add_error(name, SENT_TWICE)
+        if self.damaged:
+            raise forms.ValidationError(DAMAGED, code="damaged")
+        return self.cleaned_data
 
     @property
     def is_from_a_robot(self) -> bool:

@@ -7,6 +7,7 @@ submission is stored whole or not at all, and every failure keeps her text on sc
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote_to_bytes
 
 from django import forms
 from django.conf import settings
@@ -56,7 +57,7 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
     )
     if limited:
         return render_form(request, refreshed(TestimonyForm(request.POST)), limited=limited)
-    form = TestimonyForm(request.POST)
+    form = TestimonyForm(request.POST, damaged=arrived_damaged(request))
     valid = form.is_valid()
     if not campaign.accepts(now, form.cleaned_data.get("served")):
         return closed(request, campaign, status=403, text=request.POST.get("text", ""))
@@ -84,6 +85,23 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def arrived_damaged(request: HttpRequest) -> bool:
+    """Whether the form came with bytes that are not UTF-8 (a broken client, or a lone
+    surrogate sent as %ED%A0%80). Django reads them as U+FFFD, which she did not write;
+    a U+FFFD she did write arrives as valid bytes and is kept."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        # The body stays readable after parsing for this type. Percent-decoding leaves the
+        # ASCII separators in place, so the whole is UTF-8 exactly when every part is.
+        try:
+            unquote_to_bytes(request.body).decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        return False
+    # A multipart body is streamed and gone once parsed, so the replacement character is
+    # the only trace. The form page posts urlencoded; only other clients post multipart.
+    return any("\ufffd" in value for name in request.POST for value in request.POST.getlist(name))
+
+
 def refreshed(form: TestimonyForm) -> TestimonyForm:
     """The same form with a fresh served-at token if hers was missing or broken, so that
     she can send it again; a good token is kept, with the grace period it carries."""
@@ -91,7 +109,7 @@ def refreshed(form: TestimonyForm) -> TestimonyForm:
         return form
     data = form.data.copy()
     data["served"] = served_token()
-    return TestimonyForm(data)
+    return TestimonyForm(data, damaged=form.damaged)
 
 
 def render_form(
@@ -190,6 +208,19 @@ def quick_exit(request: HttpRequest) -> HttpResponse:
     response = HttpResponseRedirect(settings.UNTOLD_EXIT_URL)
     response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response
+
+
+# Django's own error pages are wrapped in requires_csrf_token, which reads the body of a
+# POST: after a body Django refuses to read (a form declared in another charset), that
+# raised again and a 400 or 404 became a 500. These pages need no token.
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "400.html", status=400)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

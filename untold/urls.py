@@ -7,6 +7,9 @@ from django.urls import path
 
 from submissions import views
 
+handler400 = "submissions.views.bad_request"
+handler404 = "submissions.views.not_found"
+
 urlpatterns = []
 
 if settings.UNTOLD_ROLE != "moderation":
