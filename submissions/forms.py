@@ -26,6 +26,23 @@ DAMAGED = _(
 SENT_TWICE = _("This answer was sent twice with different values. Please check it and send again.")
 
 
+class FixedChoices:
+    """For choice fields whose choices never change: each form shares them instead of
+    deep-copying every choice and its lazy label (most of a form's set-up cost, on the
+    path of every submission)."""
+
+    def __deepcopy__(self, memo: dict) -> forms.Field:
+        return forms.Field.__deepcopy__(self, memo)
+
+
+class FixedChoiceField(FixedChoices, forms.ChoiceField):
+    pass
+
+
+class FixedMultipleChoiceField(FixedChoices, forms.MultipleChoiceField):
+    pass
+
+
 def served_token(now: datetime | None = None) -> str:
     """A signed note of when the form was served: the grace period after the close
     applies only to forms served before it."""
@@ -56,31 +73,31 @@ class TestimonyForm(forms.Form):
             ),
         },
     )
-    forms_of_violence = forms.MultipleChoiceField(
+    forms_of_violence = FixedMultipleChoiceField(
         label=_("What happened (optional, choose any)"),
         choices=ViolenceForm.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    age_group = forms.ChoiceField(
+    age_group = FixedChoiceField(
         label=_("Age when it happened (optional)"),
         choices=[PREFER_NOT, *AgeGroup.choices],
         required=False,
         widget=forms.Select(attrs=QUIET),
     )
-    region = forms.ChoiceField(
+    region = FixedChoiceField(
         label=_("Where it happened (optional)"),
         choices=[PREFER_NOT, *Region.choices],
         required=False,
         widget=forms.Select(attrs=QUIET),
     )
-    role = forms.ChoiceField(
+    role = FixedChoiceField(
         label=_("Who is telling (optional)"),
         choices=[*Role.choices, PREFER_NOT],
         required=False,
         widget=forms.RadioSelect,
     )
-    consent = forms.ChoiceField(
+    consent = FixedChoiceField(
         label=_("How may the campaign use your story?"),
         choices=Consent.choices,
         widget=forms.RadioSelect,

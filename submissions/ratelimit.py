@@ -14,13 +14,17 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpRequest
 from django.utils import timezone
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
+from django_redis.cache import RedisCache
 
 logger = logging.getLogger("untold.ratelimit")
 
@@ -72,17 +76,44 @@ def check(
 ) -> Limited | None:
     """Count this request against both limits; say how long to wait if either is full.
 
-    If the cache cannot be reached the request is let through (failing open keeps
-    testimonies coming) and the log says so without any client detail."""
-    waits = []
-    for key, rate in ((client_key, per_client), (site_key, site)):
-        try:
-            usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
-        except Exception as error:  # any cache failure: fail open, as the docstring says
-            logger.warning("rate limit skipped: cache unavailable (%s)", type(error).__name__)
-            return None
-        if usage and usage["should_limit"]:
-            waits.append(usage["time_left"])
-    # django-ratelimit reports 0 seconds left in a window's last second (and -1 when the
-    # cache answers nothing): never tell anyone to retry at once.
+    Keys, windows and counting follow django-ratelimit. On Redis both keys are counted
+    in one pipelined round trip instead of django-ratelimit's two per key: the rate limit
+    is on the path of every submission. If the cache cannot be reached the request is
+    let through (failing open keeps testimonies coming) and the log says so without any
+    client detail."""
+    limits = []
+    for key_function, rate in ((client_key, per_client), (site_key, site)):
+        limit, period = _split_rate(rate)
+        value = key_function(group, request)
+        window = _get_window(value, period)
+        limits.append((_make_cache_key(group, window, rate, value, ALL), limit, period, window))
+    try:
+        counts = count(limits)
+    except Exception as error:  # any cache failure: fail open, as the docstring says
+        logger.warning("rate limit skipped: cache unavailable (%s)", type(error).__name__)
+        return None
+    now = int(time.time())
+    waits = [
+        window - now for (_, limit, _, window), n in zip(limits, counts, strict=True) if n > limit
+    ]
+    # In a window's last second the time left is 0: never tell anyone to retry at once.
     return Limited(retry_after=max(1, *waits)) if waits else None
+
+
+def count(limits: list[tuple[str, int, int, int]]) -> list[int]:
+    """Add one to each key (created with its window's expiry) and return the new counts."""
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        pipe = cache.client.get_client(write=True).pipeline(transaction=False)
+        for key, _, period, _ in limits:
+            full_key = cache.make_key(key)
+            pipe.set(full_key, 0, ex=period + EXPIRATION_FUDGE, nx=True)
+            pipe.incr(full_key)
+        return pipe.execute()[1::2]
+    counts = []
+    for key, _, period, _ in limits:
+        if cache.add(key, 1, period + EXPIRATION_FUDGE):
+            counts.append(1)
+        else:
+            counts.append(cache.incr(key))
+    return counts
