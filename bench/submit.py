@@ -53,7 +53,7 @@ def server_env() -> dict[str, str]:
     )
     return {
         "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
+        "HOME": os.environ.get("HOME", str(ROOT)),
         "PYTHONPATH": str(ROOT),
         "UNTOLD_SECRET_KEY": secrets.token_urlsafe(50),
         "UNTOLD_PUBLIC_KEYS": keys["UNTOLD_PUBLIC_KEYS"],
@@ -145,11 +145,24 @@ def main() -> int:
         subprocess.run([sys.executable, "manage.py", *command], env=env, cwd=ROOT, check=True)
     subprocess.run(["redis-cli", "-n", "11", "flushdb"], check=True, capture_output=True)
     port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
+    log_path = Path(tempfile.mkdtemp(prefix="untold-bench-")) / "gunicorn.log"
+    log = log_path.open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "bench.bare:application", "--workers", "2",
-         "--bind", f"127.0.0.1:{port}"],
-        env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.bare:application",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     try:
         for _ in range(100):
@@ -166,6 +179,7 @@ def main() -> int:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        log.close()
         admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         subprocess.run(["redis-cli", "-n", "11", "flushdb"], capture_output=True)
 

@@ -1,0 +1,126 @@
+"""k-anonymity: in the export every combination of (week, language, age group, region,
+role) is shared by at least k rows, and each row shows a generalization of its own
+values, never another row's."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+from django.core.management import call_command
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from submissions.export import WITHHELD, generalize, iso_week
+from submissions.models import (
+    AgeGroup,
+    AuditEvent,
+    Consent,
+    Language,
+    Region,
+    Role,
+    Status,
+    Testimony,
+)
+
+# Three weeks from the first day of the Astana installation, across a month's end.
+OPENED = date(2023, 11, 23)
+DAYS = [OPENED + timedelta(days=n) for n in range(21)]
+AGES = [*AgeGroup.values, ""]
+REGIONS = [*Region.values, ""]  # Kazakh regions, whole countries ("KG"), "other", unsaid
+ROLES = [*Role.values, ""]
+QUASI_IDENTIFIERS = ("received_week", "language", "age_group", "region", "role")
+
+row = st.tuples(
+    st.sampled_from(DAYS),
+    st.sampled_from(Language.values),
+    st.sampled_from(AGES),
+    st.sampled_from(REGIONS),
+    st.sampled_from(ROLES),
+)
+# Independent rows are nearly all unique; rows drawn from a small pool repeat, so
+# both the rare and the common cases come up.
+data_sets = st.one_of(
+    st.lists(row, max_size=120),
+    st.lists(row, min_size=1, max_size=10).flatmap(
+        lambda pool: st.lists(st.sampled_from(pool), max_size=200)
+    ),
+)
+
+
+def month_of(week: str) -> str:
+    """The month of an ISO week: the month its Thursday falls in."""
+    year, number = week.split("-W")
+    thursday = date.fromisocalendar(int(year), int(number), 4)
+    return f"{thursday.year}-{thursday.month:02d}"
+
+
+def generalizes(original: tuple[str, ...], shown: tuple[str, ...]) -> bool:
+    week, language, age, region, role = original
+    allowed = (
+        {week, month_of(week), WITHHELD},
+        {language, WITHHELD},
+        {age, WITHHELD},
+        {region, region.split("-")[0], WITHHELD},
+        {role, WITHHELD},
+    )
+    return all(value in options for value, options in zip(shown, allowed, strict=True))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data_sets, st.integers(min_value=2, max_value=6))
+def test_every_shown_combination_is_shared_by_at_least_k_rows(rows, k):
+    counts = Counter((iso_week(day), *rest) for day, *rest in rows)
+
+    shown = generalize(counts, k)
+
+    assert shown.keys() == counts.keys()
+    groups: Counter[tuple[str, ...]] = Counter()
+    for original, n in counts.items():
+        if shown[original] is not None:
+            groups[shown[original]] += n
+            assert generalizes(original, shown[original]), (original, shown[original])
+        if n >= k:
+            assert shown[original] == original, "a common combination is shown as it is"
+    assert all(n >= k for n in groups.values()), groups
+    suppressed = sum(n for original, n in counts.items() if shown[original] is None)
+    assert suppressed + sum(groups.values()) == len(rows)
+    # Whatever is left over at the last level is fewer than k rows, or it would be shown.
+    assert suppressed < k
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("k", [3, 5])
+def test_the_exported_file_is_k_anonymous(k, settings, tmp_path):
+    settings.UNTOLD_EXPORT_K = k
+    rng = random.Random(k)
+    records = []
+    for n in range(90):
+        record = Testimony(
+            language=rng.choice(Language.values),
+            received_on=rng.choice(DAYS),
+            age_group=rng.choice(AGES),
+            region=rng.choice(REGIONS),
+            role=rng.choice(ROLES),
+            consent=rng.choice(Consent.values),
+            status=Status.APPROVED if n < 80 else Status.REJECTED,
+        )
+        record.seal_text(f"original {n}")
+        record.seal_campaign_text(f"campaign {n}")
+        records.append(record)
+    Testimony.objects.bulk_create(records)
+    output = tmp_path / "export.csv"
+
+    call_command("export_testimonies", output=str(output), stderr=io.StringIO())
+
+    exported = list(csv.DictReader(io.StringIO(output.read_text("utf-8-sig"), newline="")))
+    combinations = Counter(tuple(row[name] for name in QUASI_IDENTIFIERS) for row in exported)
+    assert combinations and all(n >= k for n in combinations.values()), combinations
+    detail = AuditEvent.objects.get(action=AuditEvent.Action.EXPORTED).detail
+    assert detail["rows"] == len(exported)
+    assert detail["rows"] + detail["suppressed"] == 80
+    assert detail["suppressed"] < k
