@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -27,12 +28,17 @@ SENT_TWICE = _("This answer was sent twice with different values. Please check i
 
 
 class FixedChoices:
-    """For choice fields whose choices never change: each form shares them instead of
-    deep-copying every choice and its lazy label (most of a form's set-up cost, on the
-    path of every submission)."""
+    """For choice fields whose choices and widget never change: each form shares them
+    instead of deep-copying every choice, its lazy label and the widget (most of a form's
+    set-up cost, on the path of every submission). Never change such a field's widget
+    on a form instance: it is the class's."""
 
     def __deepcopy__(self, memo: dict) -> forms.Field:
-        return forms.Field.__deepcopy__(self, memo)
+        result = copy.copy(self)
+        memo[id(self)] = result
+        result.error_messages = self.error_messages.copy()
+        result.validators = self.validators[:]
+        return result
 
 
 class FixedChoiceField(FixedChoices, forms.ChoiceField):

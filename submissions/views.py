@@ -89,17 +89,26 @@ def arrived_damaged(request: HttpRequest) -> bool:
     """Whether the form came with bytes that are not UTF-8 (a broken client, or a lone
     surrogate sent as %ED%A0%80). Django reads them as U+FFFD, which she did not write;
     a U+FFFD she did write arrives as valid bytes and is kept."""
+    replaced = any(
+        "\ufffd" in name or any("\ufffd" in value for value in request.POST.getlist(name))
+        for name in request.POST
+    )
     if request.content_type == "application/x-www-form-urlencoded":
-        # The body stays readable after parsing for this type. Percent-decoding leaves the
-        # ASCII separators in place, so the whole is UTF-8 exactly when every part is.
+        body = request.body  # still readable after parsing, for this type
+        if body.isascii() and not replaced:
+            # As browsers send it: every non-ASCII byte percent-encoded, and none of them
+            # read as U+FFFD. The common case, decided without decoding the body again.
+            return False
+        # Percent-decoding leaves the ASCII separators in place, so the whole is UTF-8
+        # exactly when every part is.
         try:
-            unquote_to_bytes(request.body).decode("utf-8")
+            unquote_to_bytes(body).decode("utf-8")
         except UnicodeDecodeError:
             return True
         return False
     # A multipart body is streamed and gone once parsed, so the replacement character is
     # the only trace. The form page posts urlencoded; only other clients post multipart.
-    return any("\ufffd" in value for name in request.POST for value in request.POST.getlist(name))
+    return replaced
 
 
 def refreshed(form: TestimonyForm) -> TestimonyForm:
