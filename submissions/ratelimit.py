@@ -100,16 +100,26 @@ def check(
     return Limited(retry_after=max(1, *waits)) if waits else None
 
 
+# Every key counted in one command (EVALSHA): one round trip, atomic, and far less client
+# work than a pipeline. A new key expires with its window, as django-ratelimit's do.
+COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCR', key)
+    if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+end
+return counts
+"""
+
+
 def count(limits: list[tuple[str, int, int, int]]) -> list[int]:
     """Add one to each key (created with its window's expiry) and return the new counts."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        pipe = cache.client.get_client(write=True).pipeline(transaction=False)
-        for key, _, period, _ in limits:
-            full_key = cache.make_key(key)
-            pipe.set(full_key, 0, ex=period + EXPIRATION_FUDGE, nx=True)
-            pipe.incr(full_key)
-        return pipe.execute()[1::2]
+        client = cache.client.get_client(write=True)
+        keys = [cache.make_key(key) for key, _, _, _ in limits]
+        expiries = [period + EXPIRATION_FUDGE for _, _, period, _ in limits]
+        return client.register_script(COUNT_SCRIPT)(keys=keys, args=expiries, client=client)
     counts = []
     for key, _, period, _ in limits:
         if cache.add(key, 1, period + EXPIRATION_FUDGE):
