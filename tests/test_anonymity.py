@@ -34,6 +34,7 @@ from django_ratelimit.core import _get_window, _make_cache_key, _split_rate
 
 from submissions.models import AuditEvent, Testimony
 from submissions.ratelimit import client_key
+from tests.logs import recorded
 
 ROOT = Path(__file__).resolve().parent.parent
 IP = "203.0.113.77"
@@ -78,31 +79,11 @@ def open_campaign(settings):
     caches["default"].clear()
 
 
-class Recorder(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def log_records(caplog) -> Iterator[list[logging.LogRecord]]:
-    """Every record at every level from the root logger (caplog) and from every
-    configured logger, including those that do not propagate to the root (``django``,
-    ``untold``), which caplog alone would miss."""
     caplog.set_level(logging.DEBUG)
-    recorder = Recorder()
-    loggers = [logging.getLogger(name) for name in ["", *django_settings.LOGGING["loggers"]]]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(recorder)
-        logger.setLevel(logging.DEBUG)
-    yield recorder.records
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.removeHandler(recorder)
-        logger.setLevel(level)
+    with recorded() as records:
+        yield records
 
 
 def configured_formatter() -> logging.Formatter:

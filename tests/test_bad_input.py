@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings as django_settings
 from django.core import mail, signing
 from django.db import transaction
 from django.test import Client, RequestFactory
@@ -37,6 +36,7 @@ from hypothesis import strategies as st
 
 from submissions.forms import MAX_TEXT_LENGTH, SERVED_SALT, TestimonyForm, served_token
 from submissions.models import AgeGroup, Consent, Region, Role, Testimony, ViolenceForm
+from tests.logs import recorded
 
 CLOSES = datetime.now(UTC) + timedelta(days=7)
 FORM = "application/x-www-form-urlencoded"
@@ -65,28 +65,10 @@ def open_campaign(settings):
     settings.ADMINS = [("Admin", "admin@example.org")]
 
 
-class Recorder(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture(autouse=True)
 def log_records() -> Iterator[list[logging.LogRecord]]:
-    """Every record from every configured logger, including those that do not propagate."""
-    recorder = Recorder()
-    loggers = [logging.getLogger(name) for name in ["", *django_settings.LOGGING["loggers"]]]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(recorder)
-        logger.setLevel(logging.DEBUG)
-    yield recorder.records
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.removeHandler(recorder)
-        logger.setLevel(level)
+    with recorded() as records:
+        yield records
 
 
 def hidden(page: str, name: str) -> str:

@@ -17,33 +17,17 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from submissions.models import Testimony
+from tests.browser import chromium, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    ),
-    # WhiteNoise notes that collectstatic has not been run; the live server serves the
-    # static files from the apps instead.
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
-]
+pytestmark = needs_chromium
 sync_api = pytest.importorskip("playwright.sync_api")
 axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the tests may run as root in a container
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LANGUAGES = ["en", "ru", "kk"]
 # Kazakh letters, an emoji (outside the BMP) and a newline.
 STORY = "Біз әңгімелейміз: әғқңөұүһі ӘҒҚҢӨҰҮҺІ.\nЕкінші жол 🙂 — second line."
@@ -58,15 +42,8 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 @pytest.fixture(scope="module")
 def browser():
-    # Playwright's sync API keeps an asyncio loop running in this thread, and Django then
-    # refuses ORM calls from it (SynchronousOnlyOperation). The tests' own queries and the
-    # database teardown are plain synchronous code: allow them while the browser runs.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_api.sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(autouse=True)
@@ -285,7 +262,7 @@ def test_counter_counts_and_warns_when_over(context):
     assert counter.get_attribute("role") == "status"
 
     page.fill("#id_text", "a" * 10_001)
-    sync_api.expect(counter).to_have_text("Too long by 1 characters")
+    sync_api.expect(counter).to_have_text("Characters over the limit: 1")
     assert counter.get_attribute("role") == "alert"
     assert counter.get_attribute("class") == "over"
 

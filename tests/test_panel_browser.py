@@ -11,29 +11,18 @@ outside the live server is refused, so nothing reaches the network.
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.cache import caches
 
 from submissions.models import Status, Testimony
+from tests.browser import chromium, needs_chromium
 from tests.panel import PANEL, PASSWORD, current_code, ensure_roles, staff
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the tests may run as root in a container
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = "+7 701 234 56 78"
 STORY = f"Он сказал, что найдёт меня. Мой номер тогда был {PHONE}, это было в 2019 году."
 SUGGESTED = "Он сказал, что найдёт меня. Мой номер тогда был [phone], это было в 2019 году."
@@ -41,16 +30,8 @@ SUGGESTED = "Он сказал, что найдёт меня. Мой номер 
 
 @pytest.fixture(scope="module")
 def browser():
-    # Playwright's sync API keeps an asyncio loop running in this thread, which makes
-    # Django refuse ORM calls from it (SynchronousOnlyOperation). The tests' own queries
-    # and the database teardown are plain synchronous code, so allow them while the
-    # browser runs, and only then.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_api.sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(autouse=True)
