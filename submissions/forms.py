@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -213,3 +214,21 @@ class WithdrawForm(forms.Form):
         if len(digits) != 16 or not digits.isascii() or not digits.isdigit():
             raise forms.ValidationError(_("A receipt code has 16 digits."))
         return digits
+
+
+class ExportForm(forms.Form):
+    k = forms.IntegerField(
+        label=_("k (each combination shared by at least this many rows)"), min_value=2
+    )
+    bom = forms.BooleanField(
+        label=_("Add a byte-order mark (Excel needs it to show Kazakh and Russian)"),
+        required=False,
+        initial=True,
+    )
+
+    def clean_k(self) -> int:
+        if self.cleaned_data["k"] < settings.UNTOLD_EXPORT_K:
+            raise forms.ValidationError(
+                _("k must be at least %(k)s.") % {"k": settings.UNTOLD_EXPORT_K}
+            )
+        return self.cleaned_data["k"]

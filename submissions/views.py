@@ -1,4 +1,5 @@
-"""The public pages. Views only decide what happens next; forms validate, models store.
+"""The pages: the public site, and the panel's statistics and export. Views only decide
+what happens next; forms validate, models store.
 
 Promise: no page stores or logs the client address, user agent or exact time; a
 submission is stored whole or not at all, and every failure keeps her text on screen.
@@ -10,7 +11,6 @@ import logging
 from contextlib import nullcontext
 from urllib.parse import unquote_to_bytes
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from submissions import ratelimit
 from submissions.export import ExportPlan
-from submissions.forms import TestimonyForm, WithdrawForm, grouped, served_token
+from submissions.forms import ExportForm, TestimonyForm, WithdrawForm, grouped, served_token
 from submissions.models import AuditEvent, Campaign, Testimony, receipt_digest
 
 logger = logging.getLogger("untold.submissions")
@@ -286,24 +286,6 @@ def bar_chart(rows: list[tuple[str, int]], suppress: bool) -> list[dict]:
             }
         )
     return bars
-
-
-class ExportForm(forms.Form):
-    k = forms.IntegerField(
-        label=_("k (each combination shared by at least this many rows)"), min_value=2
-    )
-    bom = forms.BooleanField(
-        label=_("Add a byte-order mark (Excel needs it to show Kazakh and Russian)"),
-        required=False,
-        initial=True,
-    )
-
-    def clean_k(self) -> int:
-        if self.cleaned_data["k"] < settings.UNTOLD_EXPORT_K:
-            raise forms.ValidationError(
-                _("k must be at least %(k)s.") % {"k": settings.UNTOLD_EXPORT_K}
-            )
-        return self.cleaned_data["k"]
 
 
 @permission_required("submissions.export", raise_exception=True)
