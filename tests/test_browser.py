@@ -187,6 +187,16 @@ def test_typing_capital_letters_stays(context):
     assert page.input_value("#id_text") == "UN OK"
 
 
+def test_quick_exit_stays_on_screen_at_the_bottom_of_the_form(context):
+    page = context(viewport={"width": 360, "height": 640}).new_page()
+    page.goto("/ru/")
+
+    page.locator("button[type=submit]").scroll_into_view_if_needed()
+
+    box = page.locator("#quick-exit").bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 640
+
+
 def test_quick_exit_is_a_plain_link_without_javascript(context):
     page = form_after_another_site(context(javascript=False))
     page.click("#quick-exit")
