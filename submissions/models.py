@@ -9,8 +9,6 @@ list pages, ``dumpdata`` and serializers never see it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,6 +21,7 @@ from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from submissions import crypto
@@ -103,8 +102,7 @@ class Campaign:
 def receipt_digest(code: str) -> str:
     """HMAC-SHA256 of a receipt code under a key derived from SECRET_KEY: a code can be
     looked up, but the stored digest cannot be turned back into the code."""
-    key = hashlib.sha256(b"untold receipt digest|" + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+    return salted_hmac("untold.receipt-digest", code, algorithm="sha256").hexdigest()
 
 
 class Language(models.TextChoices):

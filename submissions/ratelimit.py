@@ -5,13 +5,12 @@ Threat: a rate-limit key is written to the shared cache. A raw client address th
 IPv4 addresses) would be a record of who submitted. So the per-client key is an HMAC
 of the client address (IPv6 masked to its /64) under a secret derived from SECRET_KEY
 and today's date: it changes daily, and reversing it needs both the cache and the
-server's secret. A site-wide cap sits beside it.
+server's secret. A site-wide cap sits beside it. Panel logins are counted the same way,
+per keyed username.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import logging
 import time
@@ -22,6 +21,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 from django_redis.cache import RedisCache
@@ -49,12 +49,21 @@ def client_address(request: HttpRequest) -> str:
     return str(address)
 
 
-def client_key(group: str, request: HttpRequest) -> str:
+def daily_hmac(purpose: str, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under a key derived from SECRET_KEY, the purpose and
+    today's date: it changes daily, and reversing it needs the server's secret."""
     day = timezone.now().date().isoformat()
-    daily_secret = hashlib.sha256(
-        f"untold rate limit|{day}|{settings.SECRET_KEY}".encode()
-    ).digest()
-    return hmac.new(daily_secret, client_address(request).encode(), hashlib.sha256).hexdigest()
+    return salted_hmac(f"untold.{purpose}|{day}", value, algorithm="sha256").hexdigest()
+
+
+def client_key(group: str, request: HttpRequest) -> str:
+    return daily_hmac("rate-limit", client_address(request))
+
+
+def username_key(group: str, request: HttpRequest) -> str:
+    """Panel login attempts are counted per username, never per address; the username is
+    keyed so that the cache does not hold the names of accounts in clear."""
+    return daily_hmac("login", request.POST.get("username", "").strip().lower())
 
 
 def site_key(group: str, request: HttpRequest) -> str:

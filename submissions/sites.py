@@ -8,9 +8,6 @@ short without recording any client address.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -56,7 +53,7 @@ class PanelSite(OTPAdminSite):
                 "panel-login",
                 per_client=settings.UNTOLD_RATE_LOGIN_PER_USERNAME,
                 site=settings.UNTOLD_RATE_LOGIN_SITE,
-                client_key=username_key,
+                client_key=ratelimit.username_key,
             )
             if limited:
                 context = {**self.each_context(request), "retry_after": limited.retry_after}
@@ -81,10 +78,3 @@ class PanelSite(OTPAdminSite):
         context["can_view_statistics"] = request.user.has_perm("submissions.view_statistics")
         context["can_export"] = request.user.has_perm("submissions.export")
         return context
-
-
-def username_key(group: str, request: HttpRequest) -> str:
-    """Login attempts are counted per username, never per address; the username is
-    keyed so that the cache does not hold the names of accounts in clear."""
-    username = request.POST.get("username", "").strip().lower()
-    return hmac.new(settings.SECRET_KEY.encode(), username.encode(), hashlib.sha256).hexdigest()
