@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_ratelimit import ALL
@@ -73,6 +73,17 @@ def site_key(group: str, request: HttpRequest) -> str:
 @dataclass(frozen=True)
 class Limited:
     retry_after: int  # seconds
+
+    @property
+    def minutes(self) -> int:
+        """The wait in whole minutes, at least one, for a page to say."""
+        return max(1, -(-self.retry_after // 60))
+
+    def refuse(self, response: HttpResponse) -> HttpResponse:
+        """Make ``response`` the 429 that says when to come back."""
+        response.status_code = 429
+        response["Retry-After"] = str(self.retry_after)
+        return response
 
 
 def check(

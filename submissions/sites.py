@@ -56,12 +56,10 @@ class PanelSite(OTPAdminSite):
                 client_key=ratelimit.username_key,
             )
             if limited:
-                context = {**self.each_context(request), "retry_after": limited.retry_after}
-                response = TemplateResponse(
-                    request, "admin/login_limited.html", context, status=429
+                context = {**self.each_context(request), "limited": limited}
+                return limited.refuse(
+                    TemplateResponse(request, "admin/login_limited.html", context)
                 )
-                response["Retry-After"] = str(limited.retry_after)
-                return response
         return super().login(request, extra_context)
 
     def get_urls(self):

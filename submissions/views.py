@@ -136,17 +136,13 @@ def render_form(
 ) -> HttpResponse:
     context = {
         "form": form,
-        "campaign": Campaign.from_settings(),
         "limited": limited,
-        "retry_minutes": limited and max(1, -(-limited.retry_after // 60)),
         "unsaved": unsaved,
         "expired": expired,
         "kiosk": settings.UNTOLD_KIOSK,
     }
-    response = render(request, "submissions/form.html", context, status=429 if limited else status)
-    if limited:
-        response["Retry-After"] = str(limited.retry_after)
-    return response
+    response = render(request, "submissions/form.html", context, status=status)
+    return limited.refuse(response) if limited else response
 
 
 def closed(
@@ -154,7 +150,6 @@ def closed(
 ) -> HttpResponse:
     now = timezone.now()
     context = {
-        "campaign": campaign,
         "not_yet": not campaign.has_opened_at(now),
         "opens_at": campaign.opens_at and campaign.local(campaign.opens_at),
         "closes_at": campaign.local(campaign.closes_at),
@@ -185,14 +180,8 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         site=settings.UNTOLD_RATE_SITE,
     )
     if limited:
-        context = {
-            "form": WithdrawForm(),
-            "limited": limited,
-            "retry_minutes": max(1, -(-limited.retry_after // 60)),
-        }
-        response = render(request, "submissions/withdraw.html", context, status=429)
-        response["Retry-After"] = str(limited.retry_after)
-        return response
+        context = {"form": WithdrawForm(), "limited": limited}
+        return limited.refuse(render(request, "submissions/withdraw.html", context))
     form = WithdrawForm(request.POST)
     if not form.is_valid():
         return render(request, "submissions/withdraw.html", {"form": form}, status=400)
@@ -205,12 +194,9 @@ def withdraw(request: HttpRequest) -> HttpResponse:
 def privacy(request: HttpRequest) -> HttpResponse:
     campaign = Campaign.from_settings()
     context = {
-        "campaign": campaign,
-        "opens_at": campaign.opens_at and campaign.local(campaign.opens_at),
         "closes_at": campaign.local(campaign.closes_at),
         "delete_after": campaign.delete_after,
         "retain_days": settings.UNTOLD_RETAIN_DAYS,
-        "time_zone": settings.UNTOLD_TIME_ZONE,
     }
     return render(request, "submissions/privacy.html", context)
 
