@@ -28,7 +28,8 @@ from operator import itemgetter
 from django.db import connections
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
-from submissions.models import CAMPAIGN_TEXT_FIELD, Consent, keyring
+from submissions.crypto import NoPrivateKeyError
+from submissions.models import CAMPAIGN_TEXT_FIELD, AuditEvent, Consent, Testimony, keyring
 
 HEADER = (
     "record",
@@ -109,19 +110,15 @@ def generalize(counts: Counter[Key], k: int) -> dict[Key, Key | None]:
     settled: Counter[Key] = Counter()
     pending = dict(counts)
     for level in LEVELS:
+        targets = {key: level(*key) for key in pending}
         candidates: Counter[Key] = Counter()
         for key, n in pending.items():
-            candidates[level(*key)] += n
-        still_pending = {}
-        for key, n in pending.items():
-            target = level(*key)
+            candidates[targets[key]] += n
+        for key, target in targets.items():
             if settled[target] + candidates[target] >= k:
                 shown[key] = target
-            else:
-                still_pending[key] = n
-        for key in set(pending) - set(still_pending):
-            settled[shown[key]] += pending[key]
-        pending = still_pending
+        for key in shown.keys() & pending.keys():
+            settled[shown[key]] += pending.pop(key)
     shown.update(dict.fromkeys(pending))
     return shown
 
@@ -131,11 +128,10 @@ class ExportPlan:
     """What an export will contain, decided before the first byte is sent."""
 
     queryset: QuerySet
-    k: int
     shown: dict[Key, Key | None]
-    rows: int = 0
-    suppressed: int = 0
-    buckets: list[int] = field(default_factory=list)
+    rows: int
+    suppressed: int
+    buckets: list[int] = field(repr=False)
 
     @classmethod
     def build(cls, queryset: QuerySet, *, k: int) -> ExportPlan:
@@ -148,11 +144,9 @@ class ExportPlan:
         shown = generalize(counts, k)
         suppressed = sum(n for key, n in counts.items() if shown[key] is None)
         total = sum(counts.values())
-        plan = cls(queryset=queryset, k=k, shown=shown, rows=total - suppressed)
-        plan.suppressed = suppressed
-        plan.buckets = list(range(max(1, total // BUCKET_ROWS)))
-        secrets.SystemRandom().shuffle(plan.buckets)
-        return plan
+        buckets = list(range(max(1, total // BUCKET_ROWS)))
+        secrets.SystemRandom().shuffle(buckets)
+        return cls(queryset, shown, rows=total - suppressed, suppressed=suppressed, buckets=buckets)
 
     def stream(self, *, bom: bool = True) -> Iterator[bytes]:
         """Second pass: the CSV as UTF-8 chunks of about 64 KiB.
@@ -243,3 +237,23 @@ def shuffled(rows: list) -> list:
     (``SystemRandom.shuffle`` would make one call per row)."""
     keys = memoryview(secrets.token_bytes(8 * len(rows))).cast("Q")
     return [row for _, row in sorted(zip(keys, rows, strict=True), key=itemgetter(0))]
+
+
+def start(*, k: int, bom: bool, actor: str) -> ExportPlan:
+    """Plan the export of everything exportable and put it on record (who, options, row
+    count) before the first byte leaves. Refuses a server that cannot open campaign texts
+    rather than send a file that breaks off at its first row."""
+    if not keyring().can_open:
+        raise NoPrivateKeyError(
+            "no private key is configured here: campaign texts cannot be opened"
+        )
+    plan = ExportPlan.build(Testimony.objects.exportable(), k=k)
+    AuditEvent.record(
+        AuditEvent.Action.EXPORTED,
+        actor=actor,
+        rows=plan.rows,
+        suppressed=plan.suppressed,
+        k=k,
+        bom=bom,
+    )
+    return plan

@@ -24,9 +24,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from submissions import ratelimit
-from submissions.export import ExportPlan
+from submissions.crypto import NoPrivateKeyError
+from submissions.export import start as start_export
 from submissions.forms import ExportForm, TestimonyForm, WithdrawForm, grouped, served_token
-from submissions.models import AuditEvent, Campaign, Testimony, receipt_digest
+from submissions.models import Campaign, Testimony, receipt_digest
 
 logger = logging.getLogger("untold.submissions")
 RECEIPT_COOKIE = "receipt"
@@ -280,19 +281,15 @@ def export(request: HttpRequest) -> HttpResponse:
     """The export page; its POST streams the CSV. The audit event is written before the
     first byte, with the row count the plan already knows."""
     form = ExportForm(request.POST or None, initial={"k": settings.UNTOLD_EXPORT_K})
+    context = {**admin.site.each_context(request), "form": form, "title": _("Export")}
     if request.method == "GET" or not form.is_valid():
-        context = {**admin.site.each_context(request), "form": form, "title": _("Export")}
         return render(request, "admin/export.html", context, status=400 if form.errors else 200)
-    k, bom = form.cleaned_data["k"], form.cleaned_data["bom"]
-    plan = ExportPlan.build(Testimony.objects.exportable(), k=k)
-    AuditEvent.record(
-        AuditEvent.Action.EXPORTED,
-        actor=request.user.get_username(),
-        rows=plan.rows,
-        suppressed=plan.suppressed,
-        k=k,
-        bom=bom,
-    )
+    bom = form.cleaned_data["bom"]
+    try:
+        plan = start_export(k=form.cleaned_data["k"], bom=bom, actor=request.user.get_username())
+    except NoPrivateKeyError as error:
+        context["cannot_open"] = error
+        return render(request, "admin/export.html", context, status=503)
     response = StreamingHttpResponse(plan.stream(bom=bom), content_type="text/csv; charset=utf-8")
     filename = f"untold-export-{timezone.localdate().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -145,3 +145,18 @@ def test_the_command_refuses_a_server_without_the_private_key(approved, intake_o
 
     assert not output.exists()
     assert exported_nothing()
+
+
+@pytest.mark.django_db
+def test_the_page_refuses_a_server_without_the_private_key(approved, settings):
+    # Given a panel that holds only the public key, when campaign staff ask for the CSV,
+    # then they get a page that says so, not a download that breaks off at its first row.
+    client = verified_client(*staff("campaigner", "campaign"))
+    settings.UNTOLD_PRIVATE_KEY_FILES = []
+
+    response = client.post(EXPORT, {"k": 5, "bom": "on"})
+
+    assert response.status_code == 503
+    assert not isinstance(response, StreamingHttpResponse)
+    assert "private key" in response.content.decode()
+    assert exported_nothing()

@@ -5,8 +5,8 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from submissions.export import ExportPlan
-from submissions.models import AuditEvent, Testimony, keyring
+from submissions.crypto import NoPrivateKeyError
+from submissions.export import start
 
 
 class Command(BaseCommand):
@@ -28,19 +28,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--k must be at least UNTOLD_EXPORT_K ({settings.UNTOLD_EXPORT_K})."
             )
-        if not keyring().can_open:
-            raise CommandError(
-                "No private key is configured here: campaign texts cannot be opened."
-            )
-        plan = ExportPlan.build(Testimony.objects.exportable(), k=k)
-        AuditEvent.record(
-            AuditEvent.Action.EXPORTED,
-            actor="manage.py export_testimonies",
-            rows=plan.rows,
-            suppressed=plan.suppressed,
-            k=k,
-            bom=not no_bom,
-        )
+        try:
+            plan = start(k=k, bom=not no_bom, actor="manage.py export_testimonies")
+        except NoPrivateKeyError as error:
+            raise CommandError(f"{error}; nothing was written.") from None
         target = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115
         try:
             for chunk in plan.stream(bom=not no_bom):
