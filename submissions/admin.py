@@ -13,7 +13,7 @@ import time
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model, user_logged_in, user_login_failed
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,7 +25,7 @@ from django_otp.forms import otp_verification_failed
 
 from submissions import crypto
 from submissions.middleware import LOGIN_TIME_KEY
-from submissions.models import AuditEvent, Status, Testimony, ViolenceForm, keyring
+from submissions.models import AuditEvent, Testimony, ViolenceForm, keyring
 from submissions.redaction import find_identifiers, highlight, suggest_campaign_text
 
 
@@ -56,6 +56,8 @@ def known_username(credentials: dict) -> str:
 
 # --- Testimonies ---------------------------------------------------------------------
 
+SEALED_HERE = _("Texts are sealed on this server: it holds no private key.")
+
 
 class ViolenceFormFilter(admin.SimpleListFilter):
     title = _("form of violence")
@@ -66,13 +68,7 @@ class ViolenceFormFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in ViolenceForm.values:
-            value = self.value()
-            return queryset.filter(
-                Q(forms_of_violence=value)
-                | Q(forms_of_violence__startswith=f"{value},")
-                | Q(forms_of_violence__endswith=f",{value}")
-                | Q(forms_of_violence__contains=f",{value},")
-            )
+            return queryset.with_violence_form(self.value())
         return queryset
 
 
@@ -94,7 +90,7 @@ class ModerationForm(forms.ModelForm):
         self.cannot_open = None
         if not keyring().can_open:
             self.fields["campaign_text"].disabled = True
-            self.cannot_open = _("Texts are sealed on this server: it holds no private key.")
+            self.cannot_open = SEALED_HERE
             return
         try:
             current = self.instance.open_campaign_text()
@@ -207,9 +203,7 @@ class TestimonyAdmin(admin.ModelAdmin):
         if not request.user.has_perm("submissions.view_original"):
             result: str | dict = {"original_refused": True}
         elif not keyring().can_open:
-            result = {
-                "original_error": _("Texts are sealed on this server: it holds no private key.")
-            }
+            result = {"original_error": SEALED_HERE}
         else:
             try:
                 result = testimony.open_text()
@@ -280,13 +274,7 @@ class TestimonyAdmin(admin.ModelAdmin):
         description=_("Approve selected (those with a campaign text)"), permissions=["change"]
     )
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
-        approved = skipped = 0
-        for testimony in queryset.exclude(status=Status.APPROVED):
-            if testimony.sealed_campaign_text is None:
-                skipped += 1
-                continue
-            testimony.approve(by=request.user.get_username())
-            approved += 1
+        approved, skipped = queryset.approve(by=request.user.get_username())
         self.message_user(
             request,
             ngettext("Approved %(n)d testimony.", "Approved %(n)d testimonies.", approved)
@@ -306,10 +294,7 @@ class TestimonyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Reject selected"), permissions=["change"])
     def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = 0
-        for testimony in queryset.exclude(status=Status.REJECTED):
-            testimony.reject(by=request.user.get_username())
-            count += 1
+        count = queryset.reject(by=request.user.get_username())
         self.message_user(
             request,
             ngettext("Rejected %(n)d testimony.", "Rejected %(n)d testimonies.", count)

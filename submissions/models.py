@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import models
+from django.db import models, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -196,6 +196,38 @@ def names_key(sealed: bytes, wanted: bytes) -> bool:
 
 
 class TestimonyQuerySet(models.QuerySet):
+    def with_violence_form(self, value: str) -> TestimonyQuerySet:
+        """Testimonies whose comma-separated forms of violence include ``value``."""
+        return self.filter(
+            models.Q(forms_of_violence=value)
+            | models.Q(forms_of_violence__startswith=f"{value},")
+            | models.Q(forms_of_violence__endswith=f",{value}")
+            | models.Q(forms_of_violence__contains=f",{value},")
+        )
+
+    def approve(self, *, by: str) -> tuple[int, int]:
+        """Approve those not yet approved that have a campaign text, each on record.
+        Returns how many were approved and how many were skipped for lack of one."""
+        pending = self.exclude(status=Status.APPROVED)
+        skipped = pending.filter(sealed_campaign_text__isnull=True).count()
+        ready = pending.filter(sealed_campaign_text__isnull=False)
+        return ready.set_status(Status.APPROVED, by=by, action=AuditEvent.Action.APPROVED), skipped
+
+    def reject(self, *, by: str) -> int:
+        """Reject those not yet rejected, each on record; returns how many."""
+        pending = self.exclude(status=Status.REJECTED)
+        return pending.set_status(Status.REJECTED, by=by, action=AuditEvent.Action.REJECTED)
+
+    def set_status(self, status: str, *, by: str, action: str) -> int:
+        """Give these testimonies ``status`` and record ``action`` for each, together."""
+        with transaction.atomic():
+            ids = list(self.values_list("id", flat=True))
+            self.model.objects.filter(id__in=ids).update(status=status)
+            AuditEvent.objects.bulk_create(
+                AuditEvent(action=action, actor=by, testimony_id=record_id) for record_id in ids
+            )
+        return len(ids)
+
     def exportable(self) -> TestimonyQuerySet:
         """Approved, with a campaign text, and consented to some use: nothing else."""
         return self.filter(
@@ -329,10 +361,6 @@ class Testimony(models.Model):
             raise ValueError(f"unknown forms of violence: {sorted(unknown)}")
         self.forms_of_violence = ",".join(sorted(set(values)))
 
-    @property
-    def country(self) -> str:
-        return self.region.split("-")[0]
-
     def seal_text(self, text: str) -> None:
         self.sealed_text = keyring().seal(text, record_id=self.id, field_name=TEXT_FIELD)
 
@@ -356,11 +384,6 @@ class Testimony(models.Model):
     def set_receipt_code(self, code: str) -> None:
         self.receipt_digest = receipt_digest(code)
 
-    @property
-    def length_bucket(self) -> str:
-        """The padded size of the sealed text: all that the list may show of its length."""
-        return f"{max(1, (len(self.sealed_text) - crypto.SEALED_OVERHEAD) // crypto.BUCKET)} KiB"
-
     def approve(self, *, by: str) -> None:
         if self.sealed_campaign_text is None:
             raise ValueError("a testimony is approved only with a campaign text")
@@ -370,9 +393,8 @@ class Testimony(models.Model):
         self.set_status(Status.REJECTED, by=by, action=AuditEvent.Action.REJECTED)
 
     def set_status(self, status: str, *, by: str, action: str) -> None:
+        type(self).objects.filter(pk=self.pk).set_status(status, by=by, action=action)
         self.status = status
-        self.save(update_fields=["status"])
-        AuditEvent.record(action, actor=by, testimony=self)
 
     def delete_for_good(self, *, by: str) -> None:
         """Crypto-shred: the row, its sealed text and its wrapped key are gone."""

@@ -225,6 +225,16 @@ def test_bulk_approve_skips_testimonies_without_campaign_text_and_says_so(modera
     assert audited(Action.APPROVED, ready) == ["mod"]
 
 
+def test_bulk_approve_takes_as_many_queries_for_many_testimonies_as_for_few(moderator):
+    def queries_to_approve(count: int) -> int:
+        selected = [make(campaign_text=REDACTED).pk for _ in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            moderator.post(LIST, {"action": "approve", "_selected_action": selected, "index": 0})
+        return len(captured)
+
+    assert queries_to_approve(2) == queries_to_approve(12)
+
+
 def test_bulk_reject(moderator):
     first, second = make(), make(campaign_text=REDACTED)
 
