@@ -34,6 +34,7 @@ import os
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -196,7 +197,7 @@ class Keyring:
             private_keys={key_id(pk.public_key()): pk for pk in private_keys},
         )
 
-    @property
+    @cached_property
     def active_key_id(self) -> bytes:
         return key_id(self.public_keys[0])
 
@@ -205,24 +206,20 @@ class Keyring:
         return bool(self.private_keys)
 
     def _private_key(self, wanted: bytes) -> X25519PrivateKey:
-        self._require_private_keys()
-        try:
-            return self.private_keys[wanted]
-        except KeyError:
-            raise UnknownKeyError(wanted, private=True) from None
+        return self._held(self.private_keys, wanted)
 
     def _campaign_key(self, wanted: bytes) -> AESGCM:
-        self._require_private_keys()
-        try:
-            return self.campaign_keys[wanted]
-        except KeyError:
-            raise UnknownKeyError(wanted, private=True) from None
+        return self._held(self.campaign_keys, wanted)
 
-    def _require_private_keys(self) -> None:
+    def _held(self, keys: Mapping[bytes, object], wanted: bytes):
         if not self.private_keys:
             raise NoPrivateKeyError(
                 "this server holds only public keys: sealed text cannot be opened here"
             )
+        try:
+            return keys[wanted]
+        except KeyError:
+            raise UnknownKeyError(wanted, private=True) from None
 
     # --- testimony text, sealed to a public key ---------------------------------------
 
@@ -237,23 +234,23 @@ class Keyring:
 
     def open(self, sealed: bytes, *, record_id: UUID, field_name: str) -> str:
         where = context(record_id, field_name)
-        data_key, nonce, body = self._unwrap(bytes(sealed), where)
-        try:
-            padded = AESGCM(data_key).decrypt(nonce, body, SEALED_V1 + where)
-        except InvalidTag:
-            raise SealError("the sealed text was altered or belongs elsewhere") from None
-        return unpad(padded)
+        return unpad(self._open_body(bytes(sealed), where)[3])
 
     def rewrap(self, sealed: bytes, *, record_id: UUID, field_name: str) -> bytes:
         """Wrap the value's data key to the active key; the body is kept byte for byte.
         The body is checked first, so a damaged value is reported, not re-wrapped."""
         where = context(record_id, field_name)
-        data_key, nonce, body = self._unwrap(bytes(sealed), where)
+        data_key, nonce, body, _ = self._open_body(bytes(sealed), where)
+        return self._wrap(data_key, where) + nonce + body
+
+    def _open_body(self, sealed: bytes, where: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+        """The data key, nonce and body of a sealed value, and the padded text they hold."""
+        data_key, nonce, body = self._unwrap(sealed, where)
         try:
-            AESGCM(data_key).decrypt(nonce, body, SEALED_V1 + where)
+            padded = AESGCM(data_key).decrypt(nonce, body, SEALED_V1 + where)
         except InvalidTag:
             raise SealError("the sealed text was altered or belongs elsewhere") from None
-        return self._wrap(data_key, where) + nonce + body
+        return data_key, nonce, body, padded
 
     def _wrap(self, data_key: bytes, where: bytes) -> bytes:
         header = SEALED_V1 + self.active_key_id
