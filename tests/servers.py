@@ -70,7 +70,19 @@ def server_env(public_keys: str, **extra: str) -> dict[str, str]:
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """``manage.py`` in a subprocess with exactly ``env``; fails the test if it fails."""
-    result = subprocess.run(
+    result = run_manage(*args, env=env)
+    if result.returncode != 0:
+        pytest.fail(f"manage.py {' '.join(args[:1])} failed:\n{result.stdout}{result.stderr}")
+    return result
+
+
+def shell(script: str, *, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``manage.py shell -c script`` with exactly ``env``; the caller judges its output."""
+    return run_manage("shell", "--no-imports", "-c", script, env=env)
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         env=env,
         cwd=ROOT,
@@ -78,9 +90,6 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-    if result.returncode != 0:
-        pytest.fail(f"manage.py {' '.join(args[:1])} failed:\n{result.stdout}{result.stderr}")
-    return result
 
 
 # --- gunicorn ----------------------------------------------------------------------------

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import manage, server_env, shell
 
 # Eight threads write 25 sealed testimonies each, every save in its own transaction,
 # against one SQLite file. Without WAL and IMMEDIATE transactions some of them fail with
@@ -46,24 +41,14 @@ print("stored", Testimony.objects.count())
 
 
 def test_concurrent_sqlite_writers_wait_instead_of_failing(tmp_path, key_pair):
-    env = {
-        "PATH": os.environ["PATH"],
-        "UNTOLD_DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'untold.sqlite3'}",
-        "UNTOLD_PUBLIC_KEYS": key_pair.public_text,
-        "UNTOLD_PRIVATE_KEY_FILE": str(key_pair.private_file),
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-
-    result = subprocess.run(
-        [*manage, "shell", "-c", CONCURRENT_WRITERS],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+    env = server_env(
+        key_pair.public_text,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'untold.sqlite3'}",
+        UNTOLD_PRIVATE_KEY_FILE=str(key_pair.private_file),
     )
+    manage("migrate", "-v0", env=env)
+
+    result = shell(CONCURRENT_WRITERS, env=env)
 
     assert "errors []" in result.stdout, result.stdout + result.stderr
     assert "stored 200" in result.stdout
@@ -95,19 +80,10 @@ print("control", first == second)
 
 
 def test_postgresql_connections_persist_across_requests(key_pair):
-    env = {
-        "PATH": os.environ["PATH"],
-        "UNTOLD_DEBUG": "1",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-        "UNTOLD_PUBLIC_KEYS": key_pair.public_text,
-    }
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", BACKEND_PIDS],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    env = server_env(
+        key_pair.public_text, DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
     )
+    result = shell(BACKEND_PIDS, env=env)
     if "could not connect" in result.stderr or "Connection refused" in result.stderr:
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
 

@@ -3,17 +3,12 @@ withdraw testimonies, and not enough to read a sealed value."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
 from submissions.models import Testimony
+from tests.servers import server_env, shell
 
-ROOT = Path(__file__).resolve().parent.parent
 ROLE = "untold_intake_probe"
 # The grants exactly as docs/deploy.md lists them.
 GRANTS = f"""
@@ -55,25 +50,16 @@ def test_the_intake_role_can_take_and_withdraw_but_not_read(key_pair):
         cursor.execute(f"CREATE ROLE {ROLE} LOGIN")
         cursor.execute(GRANTS)
     settings_dict = connection.settings_dict
-    env = {
-        "PATH": os.environ["PATH"],
-        "UNTOLD_DEBUG": "1",
-        "UNTOLD_ROLE": "intake",
-        "UNTOLD_PUBLIC_KEYS": key_pair.public_text,
-        "DATABASE_URL": (
+    env = server_env(
+        key_pair.public_text,
+        UNTOLD_ROLE="intake",
+        DATABASE_URL=(
             f"postgres://{ROLE}@{settings_dict['HOST'] or '127.0.0.1'}:"
             f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
         ),
-    }
+    )
     try:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "shell", "-c", INTAKE_SCRIPT],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = shell(INTAKE_SCRIPT, env=env)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"REVOKE ALL ON submissions_testimony FROM {ROLE}")

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -26,6 +21,7 @@ from django.urls import resolve
 
 from submissions.models import AuditEvent, Status, Testimony
 from tests.panel import PANEL, staff, verified_client
+from tests.servers import server_env, shell
 
 pytestmark = pytest.mark.django_db
 
@@ -445,22 +441,9 @@ print(resolve("/en/").url_name)
 
 
 def test_the_intake_role_does_not_mount_the_panel(key_pair):
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("UNTOLD_PRIVATE_KEY", "UNTOLD_ROLE", "DJANGO_SETTINGS"))
-    }
-    env.update(UNTOLD_DEBUG="1", UNTOLD_ROLE="intake", UNTOLD_PUBLIC_KEYS=key_pair.public_text)
-    manage = Path(django_settings.BASE_DIR) / "manage.py"
+    env = server_env(key_pair.public_text, UNTOLD_ROLE="intake")
 
-    result = subprocess.run(
-        [sys.executable, str(manage), "shell", "--no-imports", "-c", PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = shell(PROBE, env=env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["panel absent", "404 404", "form"]

@@ -4,12 +4,8 @@ pages: withdraw, privacy, quick exit and the language choice."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,8 +15,8 @@ from django.db import connection
 from django.test import Client
 
 from submissions.models import Testimony, receipt_digest
+from tests.servers import server_env, shell
 
-ROOT = Path(__file__).resolve().parent.parent
 ALMATY = ZoneInfo("Asia/Almaty")
 # Kazakh letters, an emoji sequence, right-to-left Arabic, zero-width joiner, non-joiner
 # and a byte-order mark inside a word, and Windows line ends as browsers send them.
@@ -306,21 +302,12 @@ print("panel", client.get("/moderation/").status_code)
 
 
 def test_the_moderation_role_serves_no_public_pages(key_pair):
-    env = {
-        "PATH": os.environ["PATH"],
-        "UNTOLD_DEBUG": "1",
-        "UNTOLD_ROLE": "moderation",
-        "UNTOLD_PUBLIC_KEYS": key_pair.public_text,
-        "UNTOLD_PRIVATE_KEY_FILE": str(key_pair.private_file),
-        "DJANGO_SETTINGS_MODULE": "untold.settings",
-    }
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", MODERATION_ROLE_PAGES],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    env = server_env(
+        key_pair.public_text,
+        UNTOLD_ROLE="moderation",
+        UNTOLD_PRIVATE_KEY_FILE=str(key_pair.private_file),
     )
+    result = shell(MODERATION_ROLE_PAGES, env=env)
 
     lines = [line for line in result.stdout.splitlines() if line.startswith(("/", "panel"))]
     assert lines[:6] == [
