@@ -87,14 +87,20 @@ def context(browser, live_server):
         ctx.close()
 
 
+def send(page) -> None:
+    """Press the form's send button and wait until the page it leads to has loaded, its
+    stylesheet included: the new page's elements can be in place before its styles are."""
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+
+
 def fill_and_send(page, language: str, text: str = STORY) -> None:
     """Send a story from the form and check that the thanks page follows."""
     page.goto(f"/{language}/")
     page.fill("#id_text", text)
     page.check("#id_consent_0")
     page.check("#id_understood")
-    page.click("form button[type=submit]")
-    page.wait_for_load_state()
+    send(page)
     # Fail at once, with what the page says, rather than wait for a page that never comes
     # (a refused CSRF check, for one, shows the form again as "expired").
     assert page.url.endswith(f"/{language}/thanks/"), page.locator("main").inner_text()[:400]
@@ -121,8 +127,7 @@ def test_error_summary_takes_focus_after_a_failed_submit(context, javascript):
     page = context(javascript=javascript).new_page()
     page.goto("/en/")
     page.fill("#id_text", "a story without the two choices")
-    page.click("form button[type=submit]")
-    page.wait_for_load_state()
+    send(page)
 
     notices = page.locator(".notice")
     assert notices.count() == 0, notices.all_inner_texts()
@@ -298,7 +303,7 @@ def axe_violations(page) -> str:
 
 def open_form_with_errors(page, language):
     page.goto(f"/{language}/")
-    page.click("form button[type=submit]")
+    send(page)
     page.locator(".error-summary").wait_for()
 
 
