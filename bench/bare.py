@@ -1,10 +1,12 @@
 """WSGI application for bench/submit.py: the real site plus /bare/, a view behind the
-same middleware that saves the plaintext and does nothing else. Benchmark only: it is
-never mounted by untold.urls."""
+same middleware that saves the plaintext and does nothing else, and /steps/.../, views
+that each add one more part of the real path to the one before, so that the benchmark
+can say where the difference goes. Benchmark only: never mounted by untold.urls."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from django.core.wsgi import get_wsgi_application
 
@@ -16,17 +18,49 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect  # noqa:
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
+from submissions import ratelimit  # noqa: E402
+from submissions.forms import TestimonyForm  # noqa: E402
 from submissions.models import Testimony  # noqa: E402
 from untold import urls  # noqa: E402
 
+# What each step adds to the one before; the real path (/en/) adds the deadline and
+# damage checks and the signed receipt cookie to the last.
+STEPS = ["bare", "csrf", "rate-limit", "validation", "sealing"]
 
-@csrf_exempt
-def bare(request: HttpRequest) -> HttpResponse:
-    testimony = Testimony(language="en", consent=request.POST["consent"])
-    testimony.sealed_text = request.POST["text"].encode()
+
+def save_plaintext(text: str, consent: str) -> HttpResponse:
+    testimony = Testimony(language="en", consent=consent)
+    testimony.sealed_text = text.encode()
     testimony.save(force_insert=True)
     return HttpResponseRedirect("/en/thanks/")
 
 
-urls.urlpatterns.insert(0, path("bare/", bare))
+def up_to(step: str) -> Callable[[HttpRequest], HttpResponse]:
+    """A view with the parts of the real path up to and including ``step``."""
+    parts = STEPS[: STEPS.index(step) + 1]
+
+    def view(request: HttpRequest) -> HttpResponse:
+        if "rate-limit" in parts and ratelimit.check(
+            request,
+            "submit",
+            per_client=settings.UNTOLD_RATE_PER_CLIENT,
+            site=settings.UNTOLD_RATE_SITE,
+        ):
+            return HttpResponse(status=429)
+        if "validation" not in parts:
+            return save_plaintext(request.POST["text"], request.POST["consent"])
+        form = TestimonyForm(request.POST)
+        if not form.is_valid():
+            return HttpResponse(status=400)
+        if "sealing" not in parts:
+            return save_plaintext(form.cleaned_data["text"], form.cleaned_data["consent"])
+        form.save(language="en")
+        return HttpResponseRedirect("/en/thanks/")
+
+    return view if "csrf" in parts else csrf_exempt(view)
+
+
+urls.urlpatterns[:0] = [path("bare/", up_to("bare"))] + [
+    path(f"steps/{step}/", up_to(step)) for step in STEPS[1:]
+]
 settings.ROOT_URLCONF = "untold.urls"
