@@ -11,7 +11,8 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+from django.db import connections
 
 from submissions import crypto
 
@@ -249,3 +250,39 @@ def check_other_settings(app_configs, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+# PostgreSQL settings under which the server itself would date every testimony: a
+# statement log, commit timestamps, archived write-ahead log (its commit records carry
+# times). Each with the values that are safe.
+UNDATED = {
+    "log_statement": ("none", "ddl"),
+    "log_min_duration_statement": ("-1",),
+    "track_commit_timestamp": ("off",),
+    "archive_mode": ("off",),
+}
+
+
+@register(Tags.database)
+def check_database_keeps_no_times(app_configs, databases=None, **kwargs) -> list[Warning]:
+    """Run by ``migrate`` and ``check --database default``: the database server's own
+    settings are outside the application, so they are read, not assumed."""
+    warnings = []
+    for alias in databases or ():
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        with connection.cursor() as cursor:
+            for name, safe in UNDATED.items():
+                cursor.execute(f"SHOW {name}")
+                value = cursor.fetchone()[0]
+                if value not in safe:
+                    warnings.append(
+                        Warning(
+                            f"PostgreSQL's {name} is {value!r}: the database server keeps "
+                            "the time each testimony arrived.",
+                            hint=f"Set {name} to {safe[0]!r} (docs/deploy.md, PostgreSQL).",
+                            id="submissions.W002",
+                        )
+                    )
+    return warnings

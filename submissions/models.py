@@ -2,7 +2,8 @@
 
 Promise: a testimony carries no IP address, user agent, account or exact time; only
 the day it arrived, in the campaign's time zone. Its id is a random UUID4, so no id
-reveals arrival order. Its text is sealed before it reaches the database, and there
+reveals arrival order, and ``shuffle_storage`` takes away the order in which the
+database files keep the rows. Its text is sealed before it reaches the database, and there
 is no transparently decrypting field: text is opened only by an explicit call, so
 list pages, ``dumpdata`` and serializers never see it.
 """
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -311,6 +312,48 @@ class TestimonyQuerySet(models.QuerySet):
             return 0
         unchanged = self.filter(id=record_id, sealed_text=sealed, sealed_campaign_text=campaign)
         return len(changes) if unchanged.update(**changes) else 0
+
+    def shuffle_storage(self) -> int:
+        """Rewrite the whole table in a random order, then compact the database; return
+        the number of rows. Nothing stored changes but where and when it was written.
+
+        A database keeps rows in the order they arrive: SQLite numbers them (rowid) and
+        PostgreSQL places them one after another, each stamped with the id of the
+        transaction that wrote it (xmin). Whoever holds the database files could line
+        the testimonies of a day up in arrival order. Copied out and written back in a
+        random order in one transaction, they get random places and one transaction id;
+        compacting (VACUUM) drops the old copies. Writers wait while it runs (moments
+        for thousands of rows); readers do not.
+        """
+        if self.query.has_filters():
+            raise ValueError("the storage order is shuffled for the whole table only")
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        table = quote(self.model._meta.db_table)
+        columns = ", ".join(quote(field.column) for field in self.model._meta.concrete_fields)
+        # Only names, from the model's own options and quoted, go into these statements.
+        copy_out = (
+            f"CREATE TEMPORARY TABLE untold_shuffle AS "  # noqa: S608
+            f"SELECT {columns}, random() AS place FROM {table}"
+        )
+        empty = f"DELETE FROM {table}"  # noqa: S608
+        copy_back = (
+            f"INSERT INTO {table} ({columns}) "  # noqa: S608
+            f"SELECT {columns} FROM untold_shuffle ORDER BY place"
+        )
+        postgresql = connection.vendor == "postgresql"
+        with transaction.atomic(using=self.db), connection.cursor() as cursor:
+            if postgresql:
+                # Writes wait; a withdrawal during the copy would otherwise be undone.
+                cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(copy_out)
+            cursor.execute(empty)
+            cursor.execute(copy_back)
+            rows = cursor.rowcount
+            cursor.execute("DROP TABLE untold_shuffle")
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM FULL {table}" if postgresql else "VACUUM")
+        return rows
 
 
 class Testimony(models.Model):

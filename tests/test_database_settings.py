@@ -1,8 +1,11 @@
-"""Database settings: SQLite writers queue instead of failing; PostgreSQL connections persist."""
+"""Database settings: SQLite writers queue instead of failing; PostgreSQL connections persist;
+a PostgreSQL server that would keep arrival times is reported."""
 
 from __future__ import annotations
 
 import pytest
+from django.core import checks
+from django.db import connection
 
 from tests.servers import manage, server_env, shell
 
@@ -89,3 +92,24 @@ def test_postgresql_connections_persist_across_requests(key_pair):
 
     assert "persistent True True" in result.stdout, result.stdout + result.stderr
     assert "control False" in result.stdout
+
+
+def database_warnings() -> list[str]:
+    found = checks.run_checks(tags=[checks.Tags.database], databases=["default"])
+    return [message.msg for message in found if message.id == "submissions.W002"]
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL server setting")
+def test_a_database_server_that_logs_statements_is_reported():
+    # The setting is changed for this session only, and rolled back with the test.
+    with connection.cursor() as cursor:
+        cursor.execute("SET log_statement = 'none'")
+        cursor.execute("SET log_min_duration_statement = -1")
+        assert database_warnings() == []
+
+        cursor.execute("SET log_statement = 'mod'")
+        assert database_warnings() == [
+            "PostgreSQL's log_statement is 'mod': the database server keeps the time each "
+            "testimony arrived."
+        ]
