@@ -77,12 +77,13 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
         # The class name only: the message could quote SQL parameters.
         logger.error("a testimony could not be saved: %s", type(error).__name__)
         return render_form(request, form, status=503, unsaved=True)
-    response = redirect("thanks")
+    thanks_path = reverse("thanks")
+    response = HttpResponseRedirect(thanks_path)
     response.set_signed_cookie(
         RECEIPT_COOKIE,
         code,
         salt=RECEIPT_SALT,
-        path=reverse("thanks"),
+        path=thanks_path,
         secure=not settings.DEBUG,
         httponly=True,
         samesite="Strict",
