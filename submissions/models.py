@@ -322,8 +322,9 @@ class TestimonyQuerySet(models.QuerySet):
         transaction that wrote it (xmin). Whoever holds the database files could line
         the testimonies of a day up in arrival order. Copied out and written back in a
         random order in one transaction, they get random places and one transaction id;
-        compacting (VACUUM) drops the old copies. Writers wait while it runs (moments
-        for thousands of rows); readers do not.
+        compacting (VACUUM) drops the old copies. Writers wait while the rows are
+        rewritten, readers too while the table is compacted: moments for thousands of
+        rows.
         """
         if self.query.has_filters():
             raise ValueError("the storage order is shuffled for the whole table only")

@@ -10,8 +10,8 @@ class Command(BaseCommand):
         "Rewrite every testimony row in a random order in one transaction, then compact "
         "the database (VACUUM), so that neither row numbers, places in the files nor "
         "transaction ids follow the order in which testimonies arrived. Changes no "
-        "testimony. Submissions wait while it runs. Run it every night, beside "
-        "purge_testimonies."
+        "testimony. Submissions and the panel wait while it runs. Run it every night, "
+        "beside purge_testimonies."
     )
 
     def handle(self, *args, **options) -> None:
