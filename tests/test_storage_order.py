@@ -7,9 +7,12 @@ it can be seen to go. Runs on SQLite, and on PostgreSQL when DATABASE_URL names 
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -110,3 +113,47 @@ def test_an_empty_table_is_fine():
 def test_only_the_whole_table_is_shuffled():
     with pytest.raises(ValueError, match="whole table"):
         Testimony.objects.filter(language="en").shuffle_storage()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's locks")
+def test_a_withdrawal_during_the_shuffle_is_not_undone():
+    # Given a withdrawal that has deleted its row but not yet committed,
+    arrivals = arrive(5)
+    config = connection.settings_dict
+    withdrawal = psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"],
+        password=config["PASSWORD"] or None,
+        dbname=config["NAME"],
+    )
+    withdrawal.execute("DELETE FROM submissions_testimony WHERE id = %s", [arrivals[0]])
+
+    # when the shuffle starts meanwhile, it waits for the withdrawal,
+    shuffling = threading.Thread(target=shuffle_in_thread)
+    shuffling.start()
+    try:
+        wait_for_a_waiting_lock(withdrawal)
+    finally:
+        withdrawal.commit()
+        withdrawal.close()
+        shuffling.join(timeout=30)
+
+    # and does not write the withdrawn testimony back.
+    assert sorted(Testimony.objects.values_list("id", flat=True)) == sorted(arrivals[1:])
+
+
+def shuffle_in_thread() -> None:
+    try:
+        Testimony.objects.shuffle_storage()
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def wait_for_a_waiting_lock(observer) -> None:
+    for _ in range(300):
+        waiting = observer.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+        if waiting[0]:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the shuffle never waited for the open withdrawal")
