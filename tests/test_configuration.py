@@ -78,6 +78,36 @@ def test_production_configuration_passes_deploy_checks(production_env):
     assert result.returncode == 0, output_of(result)
 
 
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL (DATABASE_URL=postgres://...)",
+)
+@pytest.mark.parametrize(
+    ("session_options", "clean"),
+    [("", True), ("?options=-c%20log_statement%3Dmod", False)],
+    ids=["server-as-is", "statement-log-on"],
+)
+def test_production_database_checks_report_a_server_that_keeps_times(
+    production_env, session_options, clean
+):
+    # The checks that read the PostgreSQL server's own settings (submissions.W002); the
+    # second case turns the statement log on for this one connection.
+    production_env["DATABASE_URL"] = os.environ["DATABASE_URL"] + session_options
+    result = run(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--database",
+        "default",
+        "--fail-level",
+        "WARNING",
+        env=production_env,
+    )
+
+    assert (result.returncode == 0) is clean, output_of(result)
+    assert ("submissions.W002" in output_of(result)) is not clean
+
+
 def test_intake_role_with_public_keys_only_passes(production_env):
     del production_env["UNTOLD_PRIVATE_KEY_FILE"]
     env = production_env | {"UNTOLD_ROLE": "intake"}
