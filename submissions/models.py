@@ -3,9 +3,9 @@
 Promise: a testimony carries no IP address, user agent, account or exact time; only
 the day it arrived, in the campaign's time zone. Its id is a random UUID4, so no id
 reveals arrival order, and ``shuffle_storage`` takes away the order in which the
-database files keep the rows. Its text is sealed before it reaches the database, and there
-is no transparently decrypting field: text is opened only by an explicit call, so
-list pages, ``dumpdata`` and serializers never see it.
+database files keep the rows. Its text is sealed before it reaches the database, and
+there is no transparently decrypting field: text is opened only by an explicit call,
+so list pages, ``dumpdata`` and serializers never see it.
 """
 
 from __future__ import annotations
