@@ -43,9 +43,6 @@ class PanelSite(OTPAdminSite):
     index_title = _("Testimonies")
     login_form = PanelLoginForm
 
-    def __init__(self, name: str = "admin") -> None:
-        super().__init__(name)
-
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         if request.method == "POST":
             limited = ratelimit.check(
