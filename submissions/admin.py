@@ -267,8 +267,7 @@ class TestimonyAdmin(admin.ModelAdmin):
         obj.delete_for_good(by=request.user.get_username())
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for testimony in queryset:
-            testimony.delete_for_good(by=request.user.get_username())
+        queryset.delete_for_good(by=request.user.get_username())
 
     @admin.action(
         description=_("Approve selected (those with a campaign text)"), permissions=["change"]

@@ -11,6 +11,7 @@ so list pages, ``dumpdata`` and serializers never see it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -221,9 +222,21 @@ class TestimonyQuerySet(models.QuerySet):
 
     def set_status(self, status: str, *, by: str, action: str) -> int:
         """Give these testimonies ``status`` and record ``action`` for each, together."""
+        return self._each_on_record(action, by, lambda rows: rows.update(status=status))
+
+    def delete_for_good(self, *, by: str) -> int:
+        """Crypto-shred these testimonies (the rows, their sealed texts and wrapped keys
+        are gone), each on record, together; returns how many."""
+        return self._each_on_record(AuditEvent.Action.DELETED, by, lambda rows: rows.delete())
+
+    def _each_on_record(
+        self, action: str, by: str, change: Callable[[models.QuerySet], object]
+    ) -> int:
+        """Apply ``change`` to these testimonies and record ``action`` for each, in one
+        transaction: the change and its audit trail stand or fall together."""
         with transaction.atomic():
             ids = list(self.values_list("id", flat=True))
-            self.model.objects.filter(id__in=ids).update(status=status)
+            change(self.model.objects.filter(id__in=ids))
             AuditEvent.objects.bulk_create(
                 AuditEvent(action=action, actor=by, testimony_id=record_id) for record_id in ids
             )
@@ -441,12 +454,7 @@ class Testimony(models.Model):
         self.status = status
 
     def delete_for_good(self, *, by: str) -> None:
-        """Crypto-shred: the row, its sealed text and its wrapped key are gone."""
-        testimony_id = self.pk
-        self.delete()
-        AuditEvent.objects.create(
-            action=AuditEvent.Action.DELETED, actor=by, testimony_id=testimony_id
-        )
+        type(self).objects.filter(pk=self.pk).delete_for_good(by=by)
 
 
 class AppendOnlyQuerySet(models.QuerySet):
