@@ -31,15 +31,19 @@ PERMISSIONS_POLICY = (
 )
 
 
+def in_panel(request: HttpRequest) -> bool:
+    return request.path.startswith(f"/{settings.UNTOLD_ADMIN_PATH}")
+
+
 def privacy_headers(get_response: Callable[[HttpRequest], HttpResponse]):
     def middleware(request: HttpRequest) -> HttpResponse:
         response = get_response(request)
-        in_panel = request.path.startswith(f"/{settings.UNTOLD_ADMIN_PATH}")
+        panel = in_panel(request)
         response["Cache-Control"] = "no-store"
-        response.setdefault("Content-Security-Policy", PANEL_CSP if in_panel else PUBLIC_CSP)
+        response.setdefault("Content-Security-Policy", PANEL_CSP if panel else PUBLIC_CSP)
         response["Permissions-Policy"] = PERMISSIONS_POLICY
         response["Cross-Origin-Resource-Policy"] = "same-origin"
-        if in_panel:
+        if panel:
             # Under "no-referrer" Chromium sends "Origin: null" with every form POST, which
             # Django's CSRF check refuses (the login form among them). "same-origin" sends
             # the origin to this site only, and still no Referer to any other.
@@ -57,7 +61,8 @@ def panel_session_limit(get_response: Callable[[HttpRequest], HttpResponse]):
     sessions end after 30 minutes through SESSION_COOKIE_AGE.)"""
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated:
+        # Only the panel has sessions: the public pages need not look for one.
+        if in_panel(request) and request.user.is_authenticated:
             logged_in_at = request.session.get(LOGIN_TIME_KEY, 0)
             if time.time() - logged_in_at > settings.UNTOLD_PANEL_SESSION_HOURS * 3600:
                 logout(request)
@@ -78,7 +83,6 @@ class PublicCsrfMiddleware(CsrfViewMiddleware):
     """
 
     def _origin_verified(self, request: HttpRequest) -> bool:
-        in_panel = request.path.startswith(f"/{settings.UNTOLD_ADMIN_PATH}")
-        if request.META.get("HTTP_ORIGIN") == "null" and not in_panel:
+        if request.META.get("HTTP_ORIGIN") == "null" and not in_panel(request):
             return True
         return super()._origin_verified(request)
