@@ -14,7 +14,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import tracemalloc
 import uuid
 from datetime import date, timedelta
@@ -30,6 +29,7 @@ from hypothesis import strategies as st
 from submissions.export import ExportPlan, quoted_row
 from submissions.models import AuditEvent, Consent, Status, Testimony
 from tests.panel import PANEL, staff, verified_client
+from tests.servers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "record,received_week,language,forms_of_violence,age_group,region,role,consent,text"
@@ -308,12 +308,6 @@ def when_ready(server):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class SlowReader(http.client.HTTPConnection):
     """A client on a thin line: a small receive buffer, so the server soon waits on it."""
 
@@ -327,15 +321,14 @@ class SlowReader(http.client.HTTPConnection):
 def wait_for_log(
     log: Path, text: str, process: subprocess.Popen, seconds: float, *, after: int = 0
 ) -> bool:
-    """Whether ``text`` shows up in the log past its first ``after`` characters."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if text in log.read_text()[after:]:
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(0.1)
-    return False
+    """Whether ``text`` shows up in the log past its first ``after`` characters before
+    the process ends or ``seconds`` pass."""
+
+    def seen() -> bool:
+        return text in log.read_text()[after:]
+
+    wait_for(lambda: seen() or process.poll() is not None, seconds=seconds)
+    return seen()
 
 
 def test_a_download_cut_off_by_the_worker_timeout_is_an_error_for_the_client(tmp_path, key_pair):

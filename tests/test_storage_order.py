@@ -8,7 +8,6 @@ it can be seen to go. Runs on SQLite, and on PostgreSQL when DATABASE_URL names 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from io import StringIO
 
@@ -18,6 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from submissions.models import Testimony
+from tests.servers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # VACUUM runs outside transactions
 ARRIVALS = 40
@@ -151,9 +151,7 @@ def shuffle_in_thread() -> None:
 
 
 def wait_for_a_waiting_lock(observer) -> None:
-    for _ in range(300):
-        waiting = observer.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
-        if waiting[0]:
-            return
-        time.sleep(0.01)
-    raise AssertionError("the shuffle never waited for the open withdrawal")
+    def waiting() -> int:
+        return observer.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+
+    assert wait_for(waiting, seconds=3, step=0.01), "the shuffle never waited for the withdrawal"
