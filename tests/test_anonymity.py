@@ -74,9 +74,6 @@ def open_campaign(settings):
     # With an administrator configured, Django's mail_admins would send the request in
     # an error mail if it were still wired up.
     settings.ADMINS = [("Admin", "admin@example.org")]
-    caches["default"].clear()
-    yield
-    caches["default"].clear()
 
 
 @pytest.fixture

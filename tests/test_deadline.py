@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.cache import caches
 from django.test import Client
 
 from submissions.forms import served_token
@@ -35,9 +34,6 @@ def campaign(settings):
     settings.UNTOLD_GRACE_MINUTES = 30
     settings.UNTOLD_RATE_PER_CLIENT = "1000/h"
     settings.UNTOLD_RATE_SITE = "1000/h"
-    caches["default"].clear()
-    yield
-    caches["default"].clear()
 
 
 def at(instant: datetime):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.cache import caches
 
 from submissions.models import Status, Testimony
 from tests.browser import chromium, needs_chromium
@@ -38,11 +37,8 @@ def browser():
 def site(settings, transactional_db, live_server):
     settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "1000/h"
     settings.UNTOLD_RATE_LOGIN_SITE = "1000/h"
-    caches["default"].clear()
     # An earlier transactional test's flush took the role groups with it.
     ensure_roles()
-    yield
-    caches["default"].clear()
 
 
 @pytest.fixture

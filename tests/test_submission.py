@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.cache import caches
 from django.db import connection
 from django.test import Client
 
@@ -42,10 +41,8 @@ def open_campaign(settings):
     settings.UNTOLD_RATE_PER_CLIENT = "1000/h"
     settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT = "1000/h"
     settings.UNTOLD_RATE_SITE = "1000/h"
-    caches["default"].clear()
     with time_machine.travel(NOW, tick=False):
         yield
-    caches["default"].clear()
 
 
 def hidden(page: str, name: str) -> str:
