@@ -6,6 +6,8 @@ The suite runs on SQLite by default and on PostgreSQL when DATABASE_URL points t
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from django.core.cache import caches
 
 from submissions import crypto
 from submissions.models import keyring
+from tests.logs import recorded
 
 
 @dataclass
@@ -32,6 +35,12 @@ def write_key_pair(folder: Path, passphrase: bytes | None = None) -> KeyPair:
     return KeyPair(crypto.public_key_to_text(private_key.public_key()), private_file, key_id)
 
 
+def use_keys(settings, active: KeyPair, *private: KeyPair) -> None:
+    """Seal to ``active``; open with the private keys of ``private`` (none: intake's view)."""
+    settings.UNTOLD_PUBLIC_KEYS = [active.public_text]
+    settings.UNTOLD_PRIVATE_KEY_FILES = [str(pair.private_file) for pair in private]
+
+
 @pytest.fixture(scope="session")
 def key_pair(tmp_path_factory) -> KeyPair:
     return write_key_pair(tmp_path_factory.mktemp("keys"))
@@ -45,8 +54,7 @@ def second_key_pair(tmp_path_factory) -> KeyPair:
 @pytest.fixture(autouse=True)
 def sealing_keys(settings, key_pair) -> KeyPair:
     """The moderation side's view: the active public key and its private key."""
-    settings.UNTOLD_PUBLIC_KEYS = [key_pair.public_text]
-    settings.UNTOLD_PRIVATE_KEY_FILES = [str(key_pair.private_file)]
+    use_keys(settings, key_pair, key_pair)
     settings.UNTOLD_PRIVATE_KEY_PASSPHRASE = ""
     keyring.cache_clear()
     yield key_pair
@@ -58,6 +66,13 @@ def intake_only(settings, key_pair) -> None:
     """The intake role's view: the public key alone."""
     settings.UNTOLD_ROLE = "intake"
     settings.UNTOLD_PRIVATE_KEY_FILES = []
+
+
+@pytest.fixture
+def log_records() -> Iterator[list[logging.LogRecord]]:
+    """Every log record made during the test, from every logger (tests/logs.py)."""
+    with recorded() as records:
+        yield records
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import pickle
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -34,7 +34,6 @@ from django_ratelimit.core import _get_window, _make_cache_key, _split_rate
 
 from submissions.models import AuditEvent, Testimony
 from submissions.ratelimit import client_key
-from tests.logs import recorded
 
 ROOT = Path(__file__).resolve().parent.parent
 IP = "203.0.113.77"
@@ -74,13 +73,6 @@ def open_campaign(settings):
     # With an administrator configured, Django's mail_admins would send the request in
     # an error mail if it were still wired up.
     settings.ADMINS = [("Admin", "admin@example.org")]
-
-
-@pytest.fixture
-def log_records(caplog) -> Iterator[list[logging.LogRecord]]:
-    caplog.set_level(logging.DEBUG)
-    with recorded() as records:
-        yield records
 
 
 def configured_formatter() -> logging.Formatter:

@@ -20,7 +20,6 @@ import html
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -36,7 +35,6 @@ from hypothesis import strategies as st
 
 from submissions.forms import MAX_TEXT_LENGTH, SERVED_SALT, TestimonyForm, served_token
 from submissions.models import AgeGroup, Consent, Region, Role, Testimony, ViolenceForm
-from tests.logs import recorded
 
 CLOSES = datetime.now(UTC) + timedelta(days=7)
 FORM = "application/x-www-form-urlencoded"
@@ -63,12 +61,6 @@ def open_campaign(settings):
     # With an administrator configured, Django would mail every error to her if the
     # error mail were still wired up; the outbox must stay empty.
     settings.ADMINS = [("Admin", "admin@example.org")]
-
-
-@pytest.fixture(autouse=True)
-def log_records() -> Iterator[list[logging.LogRecord]]:
-    with recorded() as records:
-        yield records
 
 
 def hidden(page: str, name: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from submissions.models import Testimony
+from tests.conftest import use_keys
 
 
 def store(text: str = "drill") -> Testimony:
@@ -36,8 +37,7 @@ def test_the_drill_passes_when_every_key_opens(sealing_keys):
 def test_the_drill_fails_and_names_a_key_whose_private_key_is_missing(settings, second_key_pair):
     store()
     # The restored server holds another key pair only.
-    settings.UNTOLD_PUBLIC_KEYS = [second_key_pair.public_text]
-    settings.UNTOLD_PRIVATE_KEY_FILES = [str(second_key_pair.private_file)]
+    use_keys(settings, second_key_pair, second_key_pair)
     out = StringIO()
 
     with pytest.raises(CommandError):

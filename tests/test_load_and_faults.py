@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from submissions.models import Testimony
+from tests.conftest import use_keys
 from tests.servers import (
     NETWORK_ERRORS,
     Browser,
@@ -440,8 +441,7 @@ def test_a_moderation_server_without_the_key_names_the_key_id_and_shows_no_text(
     # Given stories sealed to the old key, and one to the new key; and one whose sealed
     # text was moved from another row (context binding makes that fail)
     old = sealed("OLD-KEY-STORY Әйгерім", campaign_text="OLD-KEY-CAMPAIGN")
-    settings.UNTOLD_PUBLIC_KEYS = [second_key_pair.public_text]
-    settings.UNTOLD_PRIVATE_KEY_FILES = [str(second_key_pair.private_file)]
+    use_keys(settings, second_key_pair, second_key_pair)
     new = sealed("NEW-KEY-STORY readable")
     moved = sealed("MOVED-STORY")
     moved.sealed_text = sealed("DONOR-STORY").sealed_text

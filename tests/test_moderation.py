@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 
 from submissions.models import AuditEvent, Status, Testimony
+from tests.conftest import use_keys
 from tests.panel import PANEL, staff, verified_client
 from tests.servers import server_env, shell
 
@@ -340,11 +341,9 @@ def test_without_a_private_key_the_change_page_says_texts_are_sealed_here(
 def test_a_text_sealed_to_an_unknown_key_is_named_never_shown(
     settings, moderator, key_pair, second_key_pair
 ):
-    settings.UNTOLD_PUBLIC_KEYS = [second_key_pair.public_text]
-    settings.UNTOLD_PRIVATE_KEY_FILES = [str(second_key_pair.private_file)]
+    use_keys(settings, second_key_pair, second_key_pair)
     testimony = make(campaign_text=REDACTED)
-    settings.UNTOLD_PUBLIC_KEYS = [key_pair.public_text]
-    settings.UNTOLD_PRIVATE_KEY_FILES = [str(key_pair.private_file)]
+    use_keys(settings, key_pair, key_pair)
 
     response = moderator.get(change_url(testimony))
 

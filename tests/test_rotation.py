@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from submissions import crypto
 from submissions.models import AuditEvent, Testimony, keyring
-from tests.conftest import KeyPair, write_key_pair
+from tests.conftest import KeyPair, use_keys, write_key_pair
 
 # Where a testimony value's body (nonce + ciphertext) starts, after the wrapped data key.
 BODY_START = crypto.HEADER_LENGTH + crypto.KEY_ID_LENGTH + crypto.WRAPPED_KEY_LENGTH
@@ -31,12 +31,6 @@ TEXTS_ON_NEW_KEY = [
 ]
 # Values sealed to the old key: its three texts and two campaign texts.
 VALUES_ON_OLD_KEY = 5
-
-
-def use_keys(settings, active: KeyPair, *private: KeyPair) -> None:
-    """Seal to `active`; open with the private keys of `private`."""
-    settings.UNTOLD_PUBLIC_KEYS = [active.public_text]
-    settings.UNTOLD_PRIVATE_KEY_FILES = [str(pair.private_file) for pair in private]
 
 
 def create(text: str, campaign: str | None = None) -> Testimony:

@@ -8,6 +8,7 @@ import pytest
 
 from submissions import crypto
 from submissions.models import CAMPAIGN_TEXT_FIELD, TEXT_FIELD, Testimony, keyring
+from tests.conftest import use_keys
 
 TEXT = "Мен бәрін айтқым келеді — I want to say everything 🌷"
 
@@ -99,8 +100,7 @@ def test_a_value_moved_to_another_field_raises():
 
 def test_an_unknown_key_id_raises_and_names_it(settings, second_key_pair):
     testimony = sealed_testimony()
-    settings.UNTOLD_PUBLIC_KEYS = [second_key_pair.public_text]
-    settings.UNTOLD_PRIVATE_KEY_FILES = [str(second_key_pair.private_file)]
+    use_keys(settings, second_key_pair, second_key_pair)
 
     with pytest.raises(crypto.UnknownKeyError) as raised:
         testimony.open_text()
