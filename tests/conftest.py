@@ -16,6 +16,7 @@ from django.core.cache import caches
 
 from submissions import crypto
 from submissions.models import keyring
+from tests.browser import chromium
 from tests.logs import recorded
 
 
@@ -66,6 +67,13 @@ def intake_only(settings, key_pair) -> None:
     """The intake role's view: the public key alone."""
     settings.UNTOLD_ROLE = "intake"
     settings.UNTOLD_PRIVATE_KEY_FILES = []
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, launched once per test module (tests/browser.py)."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

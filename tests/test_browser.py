@@ -22,7 +22,7 @@ import pytest
 from django.utils import timezone
 
 from submissions.models import Testimony
-from tests.browser import chromium, needs_chromium
+from tests.browser import needs_chromium
 
 pytestmark = needs_chromium
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -38,12 +38,6 @@ BEFORE_URL = "https://before.example/"
 # It answers 404; the address is what matters.
 EXIT_PATH = "/neutral-site-stand-in/"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from submissions.models import Status, Testimony
-from tests.browser import chromium, needs_chromium
+from tests.browser import needs_chromium
 from tests.panel import PANEL, PASSWORD, current_code, ensure_roles, staff
 
 pytestmark = needs_chromium
@@ -25,12 +25,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 PHONE = "+7 701 234 56 78"
 STORY = f"Он сказал, что найдёт меня. Мой номер тогда был {PHONE}, это было в 2019 году."
 SUGGESTED = "Он сказал, что найдёт меня. Мой номер тогда был [phone], это было в 2019 году."
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(autouse=True)
