@@ -15,7 +15,7 @@ import pytest
 from django.core.cache import caches
 
 from submissions import crypto
-from submissions.models import keyring
+from submissions.models import Testimony, keyring
 from tests.browser import chromium
 from tests.logs import recorded
 
@@ -40,6 +40,20 @@ def use_keys(settings, active: KeyPair, *private: KeyPair) -> None:
     """Seal to ``active``; open with the private keys of ``private`` (none: intake's view)."""
     settings.UNTOLD_PUBLIC_KEYS = [active.public_text]
     settings.UNTOLD_PRIVATE_KEY_FILES = [str(pair.private_file) for pair in private]
+
+
+def new_testimony(
+    text: str, campaign_text: str | None = None, *, save: bool = True, **fields: object
+) -> Testimony:
+    """A testimony as the form makes one: its text (and a campaign text, if given) sealed
+    with the configured keys. ``fields`` replace the defaults, Russian and "quote"."""
+    testimony = Testimony(**{"language": "ru", "consent": "quote", **fields})
+    testimony.seal_text(text)
+    if campaign_text is not None:
+        testimony.seal_campaign_text(campaign_text)
+    if save:
+        testimony.save()
+    return testimony
 
 
 @pytest.fixture(scope="session")

@@ -8,15 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from submissions.models import Testimony
-from tests.conftest import use_keys
+from tests.conftest import new_testimony, use_keys
 
 
 def store(text: str = "drill") -> Testimony:
-    testimony = Testimony(language="ru", consent="quote")
-    testimony.seal_text(text)
-    testimony.seal_campaign_text(text)
-    testimony.save()
-    return testimony
+    return new_testimony(text, text)
 
 
 @pytest.mark.django_db

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from submissions.models import Testimony
-from tests.conftest import use_keys
+from tests.conftest import new_testimony, use_keys
 from tests.servers import (
     NETWORK_ERRORS,
     Browser,
@@ -422,11 +422,7 @@ def insert(postgres: PrivatePostgres, database: str, testimony: Testimony) -> No
 
 
 def sealed(text: str, campaign_text: str | None = None) -> Testimony:
-    testimony = Testimony(language="ru", consent="quote")
-    testimony.seal_text(text)
-    if campaign_text is not None:
-        testimony.seal_campaign_text(campaign_text)
-    return testimony
+    return new_testimony(text, campaign_text, save=False)
 
 
 def fragments(value: bytes) -> list[str]:

@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 
 from submissions.models import AuditEvent, Status, Testimony
-from tests.conftest import use_keys
+from tests.conftest import new_testimony, use_keys
 from tests.panel import PANEL, staff, verified_client
 from tests.servers import server_env, shell
 
@@ -39,12 +39,7 @@ Action = AuditEvent.Action
 
 
 def make(text: str = STORY, campaign_text: str | None = None, **fields) -> Testimony:
-    testimony = Testimony(**{"language": "ru", "consent": "quote", **fields})
-    testimony.seal_text(text)
-    if campaign_text is not None:
-        testimony.seal_campaign_text(campaign_text)
-    testimony.save()
-    return testimony
+    return new_testimony(text, campaign_text, **fields)
 
 
 def change_url(testimony: Testimony) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from submissions.models import AuditEvent, Status, Testimony
+from tests.conftest import new_testimony
 from tests.panel import PANEL, password_only_client, staff, verified_client
 
 MARKER = "ORIGINAL-ONLY-MARKER-Әйгерім"
@@ -12,11 +13,7 @@ MARKER = "ORIGINAL-ONLY-MARKER-Әйгерім"
 
 @pytest.fixture
 def testimony(db) -> Testimony:
-    testimony = Testimony(language="kk", consent="quote")
-    testimony.seal_text(f"Менің атым {MARKER}")
-    testimony.seal_campaign_text("Менің атым [name]")
-    testimony.save()
-    return testimony
+    return new_testimony(f"Менің атым {MARKER}", "Менің атым [name]", language="kk")
 
 
 def pages(testimony: Testimony) -> dict[str, str]:

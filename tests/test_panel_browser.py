@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from submissions.models import Status, Testimony
+from submissions.models import Status
 from tests.browser import needs_chromium
+from tests.conftest import new_testimony
 from tests.panel import PANEL, PASSWORD, current_code, ensure_roles, staff
 
 pytestmark = needs_chromium
@@ -72,9 +73,7 @@ def log_in(page, username: str, device) -> None:
 def test_a_moderator_redacts_and_approves_and_the_audit_list_shows_each_step(context):
     _, moderator_device = staff("mod", "moderator")
     _, admin_device = staff("root", "admin")
-    testimony = Testimony(language="ru", consent="quote")
-    testimony.seal_text(STORY)
-    testimony.save()
+    testimony = new_testimony(STORY)
 
     # The moderator: password and code, then the testimony from the list.
     page = context().new_page()

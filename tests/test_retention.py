@@ -10,6 +10,7 @@ import time_machine
 from django.core.management import call_command
 
 from submissions.models import AuditEvent, Campaign, Testimony
+from tests.conftest import new_testimony
 
 CLOSE = datetime(2023, 12, 10, 17, 59, tzinfo=UTC)  # 23:59 in Almaty, then UTC+6
 
@@ -20,9 +21,7 @@ def campaign(settings):
     settings.UNTOLD_TIME_ZONE = "Asia/Almaty"
     settings.UNTOLD_RETAIN_DAYS = 90
     for _ in range(3):
-        testimony = Testimony(language="en", consent="quote")
-        testimony.seal_text("kept until the retention date")
-        testimony.save()
+        new_testimony("kept until the retention date", language="en")
     return Campaign.from_settings()
 
 

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from submissions import crypto
 from submissions.models import AuditEvent, Testimony, keyring
-from tests.conftest import KeyPair, use_keys, write_key_pair
+from tests.conftest import KeyPair, new_testimony, use_keys, write_key_pair
 
 # Where a testimony value's body (nonce + ciphertext) starts, after the wrapped data key.
 BODY_START = crypto.HEADER_LENGTH + crypto.KEY_ID_LENGTH + crypto.WRAPPED_KEY_LENGTH
@@ -34,12 +34,7 @@ VALUES_ON_OLD_KEY = 5
 
 
 def create(text: str, campaign: str | None = None) -> Testimony:
-    testimony = Testimony(language="kk", consent="quote")
-    testimony.seal_text(text)
-    if campaign is not None:
-        testimony.seal_campaign_text(campaign)
-    testimony.save()
-    return testimony
+    return new_testimony(text, campaign, language="kk")
 
 
 def stored() -> dict[UUID, tuple[bytes, bytes | None]]:

@@ -8,16 +8,13 @@ import pytest
 
 from submissions import crypto
 from submissions.models import CAMPAIGN_TEXT_FIELD, TEXT_FIELD, Testimony, keyring
-from tests.conftest import use_keys
+from tests.conftest import new_testimony, use_keys
 
 TEXT = "Мен бәрін айтқым келеді — I want to say everything 🌷"
 
 
 def sealed_testimony(text: str = TEXT) -> Testimony:
-    testimony = Testimony(language="kk", consent="quote")
-    testimony.seal_text(text)
-    testimony.seal_campaign_text(text)
-    return testimony
+    return new_testimony(text, text, save=False, language="kk")
 
 
 def test_a_sealed_text_opens_to_exactly_what_was_sealed():

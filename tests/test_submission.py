@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import Client
 
 from submissions.models import Testimony, receipt_digest
+from tests.conftest import new_testimony
 from tests.servers import server_env, shell
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -205,11 +206,12 @@ def test_an_expired_csrf_cookie_keeps_her_text_and_lets_her_send_again():
 
 
 def stored_with_code(code: str) -> Testimony:
-    testimony = Testimony(language="en", consent="statistics")
-    testimony.seal_text("a story to withdraw")
-    testimony.set_receipt_code(code)
-    testimony.save()
-    return testimony
+    return new_testimony(
+        "a story to withdraw",
+        language="en",
+        consent="statistics",
+        receipt_digest=receipt_digest(code),
+    )
 
 
 def without_csrf_token(body: bytes) -> bytes:

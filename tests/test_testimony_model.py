@@ -11,13 +11,12 @@ from django.db import connection, models, transaction
 from django.db.utils import DatabaseError
 
 from submissions.models import AuditEvent, Testimony, receipt_digest
+from tests.conftest import new_testimony
 
 
 def stored(**fields) -> Testimony:
-    testimony = Testimony(language="ru", consent="statistics", **fields)
-    testimony.seal_text("Текст, который никто не должен видеть в __str__")
-    testimony.save()
-    return testimony
+    text = "Текст, который никто не должен видеть в __str__"
+    return new_testimony(text, **{"consent": "statistics", **fields})
 
 
 @pytest.mark.django_db
