@@ -382,14 +382,16 @@ class Browser:
         return next((cookie.value for cookie in self.cookies if cookie.name == name), None)
 
 
+def hidden(page: str, name: str) -> str:
+    """The value the server put in the page's form for this field."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no {name} field in the page"
+    return found.group(1)
+
+
 def hidden_fields(page: str, *names: str) -> dict[str, str]:
     """The values the server put in the page's form for these fields."""
-    fields = {}
-    for name in names:
-        found = re.search(rf'name="{name}" value="([^"]*)"', page)
-        assert found, f"no {name} field in the page"
-        fields[name] = found.group(1)
-    return fields
+    return {name: hidden(page, name) for name in names}
 
 
 def story_fields(page: str, text: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ from django_ratelimit.core import _get_window, _make_cache_key, _split_rate
 
 from submissions.models import AuditEvent, Testimony
 from submissions.ratelimit import client_key
+from tests.servers import hidden
 
 ROOT = Path(__file__).resolve().parent.parent
 IP = "203.0.113.77"
@@ -177,7 +178,7 @@ def browser(**extra: object) -> Client:
 
 def story(client: Client, **fields: str) -> dict[str, str]:
     page = client.get("/en/").content.decode()
-    served = re.search(r'name="served" value="([^"]*)"', page).group(1)
+    served = hidden(page, "served")
     return {
         "text": "Он кричал на меня каждый вечер.",
         "consent": "statistics",
@@ -359,7 +360,7 @@ def test_the_csrf_cookie_is_a_browser_session_cookie(client):
 
 def test_public_pages_set_no_lasting_cookie_and_no_session(client):
     page = client.get("/en/").content.decode()
-    served = re.search(r'name="served" value="([^"]*)"', page).group(1)
+    served = hidden(page, "served")
     posted = client.post(
         "/en/", {"text": "x", "consent": "quote", "understood": "on", "served": served}
     )

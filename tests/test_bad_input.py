@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 
 from submissions.forms import MAX_TEXT_LENGTH, SERVED_SALT, TestimonyForm, served_token
 from submissions.models import AgeGroup, Consent, Region, Role, Testimony, ViolenceForm
+from tests.servers import hidden
 
 CLOSES = datetime.now(UTC) + timedelta(days=7)
 FORM = "application/x-www-form-urlencoded"
@@ -61,12 +62,6 @@ def open_campaign(settings):
     # With an administrator configured, Django would mail every error to her if the
     # error mail were still wired up; the outbox must stay empty.
     settings.ADMINS = [("Admin", "admin@example.org")]
-
-
-def hidden(page: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert match, f"no hidden {name} field in the page"
-    return match.group(1)
 
 
 def textarea(page: str) -> str:

@@ -7,7 +7,6 @@ dates below are in 2026 so that the offset is +05:00).
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from django.test import Client
 
 from submissions.forms import served_token
 from submissions.models import Testimony
+from tests.servers import hidden
 
 ALMATY = ZoneInfo("Asia/Almaty")
 OPENS = datetime(2026, 11, 25, 9, 0, tzinfo=ALMATY)  # 04:00 UTC
@@ -44,12 +44,6 @@ def served_at(instant: datetime) -> str:
     """The token a form served at ``instant`` carries (signed at that time too)."""
     with at(instant):
         return served_token()
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden {name} field in the page"
-    return match.group(1)
 
 
 def story(served: str, **extra: str) -> dict[str, str]:

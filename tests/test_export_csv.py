@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from submissions.export import ExportPlan, quoted_row
 from submissions.models import AuditEvent, Consent, Status, Testimony
 from tests.panel import PANEL, staff, verified_client
-from tests.servers import free_port, wait_for
+from tests.servers import free_port, hidden, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "record,received_week,language,forms_of_violence,age_group,region,role,consent,text"
@@ -386,7 +386,7 @@ def test_a_download_cut_off_by_the_worker_timeout_is_an_error_for_the_client(tmp
         html = answer.read().decode()
         assert answer.status == 200, html
         csrf = re.search(r"csrftoken=([^;]+)", answer.getheader("Set-Cookie")).group(1)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+        token = hidden(html, "csrfmiddlewaretoken")
         page.close()
 
         # A worker may already have been replaced on a busy machine; only a timeout

@@ -15,7 +15,7 @@ from django.test import Client
 
 from submissions.models import Testimony, receipt_digest
 from tests.conftest import new_testimony
-from tests.servers import server_env, shell
+from tests.servers import hidden, server_env, shell
 
 ALMATY = ZoneInfo("Asia/Almaty")
 # Kazakh letters, an emoji sequence, right-to-left Arabic, zero-width joiner, non-joiner
@@ -44,10 +44,6 @@ def open_campaign(settings):
     settings.UNTOLD_RATE_SITE = "1000/h"
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-def hidden(page: str, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
 
 
 def served(client, language: str = "en") -> str:
