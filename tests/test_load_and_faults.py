@@ -307,8 +307,7 @@ def test_with_redis_stopped_stories_are_taken_and_moderation_keeps_working(
         )
 
         # And moderators keep working: sessions live in the database
-        moderator = Browser(server.url)
-        moderator.opener.addheaders = [("Cookie", f"sessionid={session_key}")]
+        moderator = Browser(server.url, headers={"Cookie": f"sessionid={session_key}"})
         listing = moderator.get(LIST)
         assert listing.status == 200
         row = next(row for row in stored(postgres, database) if row.text == text)
@@ -451,8 +450,7 @@ def test_a_moderation_server_without_the_key_names_the_key_id_and_shows_no_text(
         UNTOLD_ROLE="moderation",
         UNTOLD_PRIVATE_KEY_FILE=str(second_key_pair.private_file),
     )
-    moderator = Browser("")
-    moderator.opener.addheaders = [("Cookie", f"sessionid={staff_session(env, 'mod')}")]
+    moderator = Browser("", headers={"Cookie": f"sessionid={staff_session(env, 'mod')}"})
     with gunicorn(env, tmp_path, workers=1, ready_path="/moderation/login/") as server:
         moderator.base_url = server.url
 
