@@ -30,6 +30,7 @@ run: $(STAMP) $(DEV_KEYS)/untold.env
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	UNTOLD_DEBUG=1 $(BIN)/mypy
 
 test: lint
 	UNTOLD_DEBUG=1 $(BIN)/python -m pytest

@@ -53,7 +53,7 @@ PG_DATABASE = "untold_bench"
 COPY_TARGET = 4.0
 MEMORY_TARGET_MB = 32
 COLUMNS = (
-    "id, received_on, language, forms_of_violence, age_group, region, role, consent, "
+    "id, received_on, language, forms_of_violence, age_group, region, teller, consent, "
     "sealed_campaign_text"
 )
 # The same rows as Testimony.objects.exportable(), the same columns as the export reads.
@@ -82,8 +82,9 @@ def seed(start: int, stop: int) -> None:
     """Seal and store testimonies number start..stop, all approved and quotable."""
     from django.db import transaction
 
+    from submissions.choices import AgeGroup, Language, Region, Teller, ViolenceForm
     from submissions.management.commands.seed_demo import PHRASES
-    from submissions.models import AgeGroup, Language, Region, Role, Testimony, ViolenceForm
+    from submissions.models import Testimony
 
     rng = random.Random(start)  # noqa: S311  (invented content, repeatable)
     began = time.monotonic()
@@ -96,7 +97,7 @@ def seed(start: int, stop: int) -> None:
                 received_on=OPENED + timedelta(days=rng.randrange(21)),
                 age_group=rng.choice([*AgeGroup.values, ""]),
                 region=rng.choice([*Region.values, ""]),
-                role=rng.choice([*Role.values, ""]),
+                teller=rng.choice([*Teller.values, ""]),
                 consent="quote",
                 status="approved",
             )
@@ -141,7 +142,8 @@ def idle() -> dict:
     from django.db import connection
 
     import submissions.export  # noqa: F401
-    from submissions.models import Testimony, keyring
+    from submissions.keys import keyring
+    from submissions.models import Testimony
 
     keyring()
     Testimony.objects.exportable().exists()

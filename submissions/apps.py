@@ -12,11 +12,15 @@ class SubmissionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from submissions import checks  # noqa: F401  (registers the system checks)
+        # Imported for what they register: the system checks, the panel's model pages
+        # and its sign-in receivers.
+        from submissions import checks  # noqa: F401
+        from submissions.panel import admin, sessions  # noqa: F401
 
 
 class PanelConfig(admin_apps.AdminConfig):
-    """The Django admin, served by the two-factor admin site in submissions/admin.py."""
+    """The Django admin as the moderation panel: the two-factor site in
+    submissions/panel/site.py, serving the pages in submissions/panel/."""
 
     default = False
-    default_site = "submissions.sites.PanelSite"
+    default_site = "submissions.panel.site.PanelSite"

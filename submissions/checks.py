@@ -7,17 +7,16 @@ with a message that names the variable and says how to fix it.
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import connections
 
 from submissions import crypto
+from submissions.keys import keyring
+from submissions.ratelimit import parse_rate
 
-ROLES = ("all", "intake", "moderation")
+SERVER_ROLES = ("all", "intake", "moderation")
 GENERATE = "Run `python manage.py generate_keys` and set the lines it prints."
-RATE = re.compile(r"\d+/\d*[smhd]")
 RATES = (
     "UNTOLD_RATE_PER_CLIENT",
     "UNTOLD_RATE_SITE",
@@ -121,7 +120,7 @@ def check_cache(app_configs, **kwargs) -> list[Error]:
 
 @register()
 def check_role(app_configs, **kwargs) -> list[Error]:
-    if settings.UNTOLD_ROLE not in ROLES:
+    if settings.UNTOLD_ROLE not in SERVER_ROLES:
         return [
             Error(
                 f"UNTOLD_ROLE is {settings.UNTOLD_ROLE!r}.",
@@ -143,8 +142,6 @@ def check_role(app_configs, **kwargs) -> list[Error]:
 
 @register()
 def check_keys(app_configs, **kwargs) -> list[Error | Warning]:
-    from submissions.models import keyring
-
     problems: list[Error | Warning] = []
     for text in settings.UNTOLD_PUBLIC_KEYS:
         try:
@@ -220,16 +217,18 @@ def check_other_settings(app_configs, **kwargs) -> list[Error]:
                 id="submissions.E009",
             )
         )
-    # A malformed rate would make django-ratelimit fail, and the limit fail open.
-    errors += [
-        Error(
-            f"{name} is not a rate like 10/h or 5/15m: {getattr(settings, name)!r}.",
-            hint=f"Fix or unset {name}.",
-            id="submissions.E013",
-        )
-        for name in RATES
-        if not RATE.fullmatch(getattr(settings, name))
-    ]
+    # A malformed rate would make every limit fail open.
+    for name in RATES:
+        try:
+            parse_rate(getattr(settings, name))
+        except ValueError:
+            errors.append(
+                Error(
+                    f"{name} is not a rate like 10/h or 5/15m: {getattr(settings, name)!r}.",
+                    hint=f"Fix or unset {name}: a count and a period of at least 1.",
+                    id="submissions.E013",
+                )
+            )
     errors += [
         Error(
             f"{name} must be at least {minimum}.",

@@ -28,8 +28,10 @@ from operator import itemgetter
 from django.db import connections
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
+from submissions.choices import Consent
 from submissions.crypto import NoPrivateKeyError
-from submissions.models import CAMPAIGN_TEXT_FIELD, AuditEvent, Consent, Testimony, keyring
+from submissions.keys import keyring
+from submissions.models import CAMPAIGN_TEXT_FIELD, AuditEvent, Testimony
 
 HEADER = (
     "record",
@@ -38,7 +40,7 @@ HEADER = (
     "forms_of_violence",
     "age_group",
     "region",
-    "role",
+    "teller",
     "consent",
     "text",
 )
@@ -51,7 +53,7 @@ BOM = "\ufeff"
 CHUNK_BYTES = 64 * 1024
 BUCKET_ROWS = 1000
 
-# A quasi-identifier combination: week, language, age group, region, role.
+# A quasi-identifier combination: week, language, age group, region, teller.
 Key = tuple[str, str, str, str, str]
 
 
@@ -91,11 +93,11 @@ def country(region: str) -> str:
 # Each level generalizes more; a row takes the first level at which its combination is
 # shared by at least k rows, or is left out.
 LEVELS = (
-    lambda w, lang, age, region, role: (w, lang, age, region, role),
-    lambda w, lang, age, region, role: (w, lang, age, country(region), role),
-    lambda w, lang, age, region, role: (week_month(w), lang, age, country(region), role),
-    lambda w, lang, age, region, role: (week_month(w), lang, WITHHELD, country(region), WITHHELD),
-    lambda w, lang, age, region, role: (WITHHELD,) * 5,
+    lambda w, lang, age, region, teller: (w, lang, age, region, teller),
+    lambda w, lang, age, region, teller: (w, lang, age, country(region), teller),
+    lambda w, lang, age, region, teller: (week_month(w), lang, age, country(region), teller),
+    lambda w, lang, age, region, teller: (week_month(w), lang, WITHHELD, country(region), WITHHELD),
+    lambda w, lang, age, region, teller: (WITHHELD,) * 5,
 )
 
 
@@ -114,11 +116,14 @@ def generalize(counts: Counter[Key], k: int) -> dict[Key, Key | None]:
         candidates: Counter[Key] = Counter()
         for key, n in pending.items():
             candidates[targets[key]] += n
-        for key, target in targets.items():
-            if settled[target] + candidates[target] >= k:
-                shown[key] = target
-        for key in shown.keys() & pending.keys():
-            settled[shown[key]] += pending.pop(key)
+        reached = {
+            key: target
+            for key, target in targets.items()
+            if settled[target] + candidates[target] >= k
+        }
+        for key, target in reached.items():
+            shown[key] = target
+            settled[target] += pending.pop(key)
     shown.update(dict.fromkeys(pending))
     return shown
 
@@ -137,7 +142,7 @@ class ExportPlan:
     def build(cls, queryset: QuerySet, *, k: int) -> ExportPlan:
         """First pass: count the combinations in the database, one row per (day, …)."""
         counts: Counter[Key] = Counter()
-        grouped = queryset.values_list("received_on", "language", "age_group", "region", "role")
+        grouped = queryset.values_list("received_on", "language", "age_group", "region", "teller")
         # Read in chunks: only the weekly counts are kept, not the database's daily rows.
         for day, *rest, n in grouped.annotate(n=Count("id")).order_by().iterator(2000):
             counts[(iso_week(day), *rest)] += n
@@ -166,9 +171,9 @@ class ExportPlan:
             rows = shuffled(list(self.bucket(bucket)))
             records = secrets.token_hex(8 * len(rows))
             for n, row in enumerate(rows):
-                record_id, day, language, age, region, role, forms, consent, sealed = row
+                record_id, day, language, age, region, teller, forms, consent, sealed = row
                 week = weeks.get(day) or weeks.setdefault(day, iso_week(day))
-                shown = self.shown.get((week, language, age, region, role))
+                shown = self.shown.get((week, language, age, region, teller))
                 if shown is None:
                     continue
                 cells = around_forms.get(shown)
@@ -225,7 +230,7 @@ class ExportPlan:
             "language",
             "age_group",
             "region",
-            "role",
+            "teller",
             "forms_of_violence",
             "consent",
             "sealed_campaign_text",

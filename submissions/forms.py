@@ -1,19 +1,21 @@
-"""The public forms. They validate and normalise; the views only decide what happens next."""
+"""The forms of the public pages: the story form and the withdrawal form. They validate
+and normalise; the views only decide what happens next."""
 
 from __future__ import annotations
 
 import copy
-import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from submissions.models import AgeGroup, Consent, Region, Role, Testimony, ViolenceForm
+from submissions import receipts
+from submissions.choices import AgeGroup, Consent, Region, Teller, ViolenceForm
+from submissions.models import Testimony
 
 MAX_TEXT_LENGTH = 10_000
 SERVED_SALT = "untold.form-served"
@@ -28,7 +30,7 @@ DAMAGED = _(
 SENT_TWICE = _("This answer was sent twice with different values. Please check it and send again.")
 
 
-class FixedChoices:
+class FixedChoices(forms.Field):
     """For choice fields whose choices and widget never change: each form shares them
     instead of deep-copying every choice, its lazy label and the widget (most of a form's
     set-up cost, on the path of every submission). Never change such a field's widget
@@ -54,14 +56,6 @@ def served_token(now: datetime | None = None) -> str:
     """A signed note of when the form was served: the grace period after the close
     applies only to forms served before it."""
     return signing.dumps(int((now or timezone.now()).timestamp()), salt=SERVED_SALT)
-
-
-def new_receipt_code() -> str:
-    return f"{secrets.randbelow(10**16):016d}"
-
-
-def grouped(code: str) -> str:
-    return " ".join(code[i : i + 4] for i in range(0, 16, 4))
 
 
 class TestimonyForm(forms.Form):
@@ -98,9 +92,9 @@ class TestimonyForm(forms.Form):
         required=False,
         widget=forms.Select(attrs=QUIET),
     )
-    role = FixedChoiceField(
+    teller = FixedChoiceField(
         label=_("Who is telling (optional)"),
-        choices=[*Role.choices, PREFER_NOT],
+        choices=[*Teller.choices, PREFER_NOT],
         required=False,
         widget=forms.RadioSelect,
     )
@@ -126,7 +120,7 @@ class TestimonyForm(forms.Form):
         widget=forms.TextInput(attrs={"tabindex": "-1", **QUIET}),
     )
 
-    def __init__(self, *args: object, damaged: bool = False, **kwargs: object) -> None:
+    def __init__(self, *args: Any, damaged: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Set by the view when the body was not valid UTF-8: Django reads such bytes as
         # U+FFFD, which is not what she wrote, so the form must not be stored.
@@ -186,12 +180,12 @@ class TestimonyForm(forms.Form):
             language=language,
             age_group=data["age_group"],
             region=data["region"],
-            role=data["role"],
+            teller=data["teller"],
             consent=data["consent"],
         )
         testimony.violence_forms = data["forms_of_violence"]
         testimony.seal_text(data["text"])
-        code = new_receipt_code()
+        code = receipts.new_code()
         testimony.set_receipt_code(code)
         testimony.save(force_insert=True)
         return testimony, code
@@ -214,21 +208,3 @@ class WithdrawForm(forms.Form):
         if len(digits) != 16 or not digits.isascii() or not digits.isdigit():
             raise forms.ValidationError(_("A receipt code has 16 digits."))
         return digits
-
-
-class ExportForm(forms.Form):
-    k = forms.IntegerField(
-        label=_("k (each combination shared by at least this many rows)"), min_value=2
-    )
-    bom = forms.BooleanField(
-        label=_("Add a byte-order mark (Excel needs it to show Kazakh and Russian)"),
-        required=False,
-        initial=True,
-    )
-
-    def clean_k(self) -> int:
-        if self.cleaned_data["k"] < settings.UNTOLD_EXPORT_K:
-            raise forms.ValidationError(
-                _("k must be at least %(k)s.") % {"k": settings.UNTOLD_EXPORT_K}
-            )
-        return self.cleaned_data["k"]

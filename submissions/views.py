@@ -1,5 +1,6 @@
-"""The pages: the public site, and the panel's statistics and export. Views only decide
-what happens next; forms validate, models store.
+"""The public pages: the form, its thanks page, withdrawal, privacy and the quick exit.
+Views only decide what happens next; forms validate, models store. The panel's pages
+live in ``submissions/panel``.
 
 Promise: no page stores or logs the client address, user agent or exact time; a
 submission is stored whole or not at all, and every failure keeps her text on screen.
@@ -9,30 +10,24 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from typing import cast
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.contrib import admin
-from django.contrib.auth.decorators import permission_required
 from django.db import DatabaseError, connection, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from submissions import ratelimit
-from submissions.crypto import NoPrivateKeyError
-from submissions.export import start as start_export
-from submissions.forms import ExportForm, TestimonyForm, WithdrawForm, grouped, served_token
-from submissions.models import Campaign, Testimony, receipt_digest
+from submissions import ratelimit, receipts
+from submissions.campaign import Campaign
+from submissions.forms import TestimonyForm, WithdrawForm, served_token
+from submissions.models import Testimony
 
 logger = logging.getLogger("untold.submissions")
-RECEIPT_COOKIE = "receipt"
-RECEIPT_SALT = "untold.receipt-cookie"
-SMALL_COUNT = 5
 
 
 def choose_language(request: HttpRequest) -> HttpResponse:
@@ -51,18 +46,21 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
         form = TestimonyForm(initial={"served": served_token(now)})
         return render_form(request, form)
 
+    form = TestimonyForm(request.POST, damaged=arrived_damaged(request))
+    valid = form.is_valid()
+    if not campaign.accepts(now, form.cleaned_data.get("served")):
+        return closed(request, campaign, status=403, text=request.POST.get("text", ""))
+    # Only a story that would be stored spends the site-wide budget: a flood of empty
+    # or broken posts costs its sender alone.
     limited = ratelimit.check(
         request,
         "submit",
         per_client=settings.UNTOLD_RATE_PER_CLIENT,
         site=settings.UNTOLD_RATE_SITE,
+        spend=valid and not form.is_from_a_robot,
     )
     if limited:
-        return render_form(request, refreshed(TestimonyForm(request.POST)), limited=limited)
-    form = TestimonyForm(request.POST, damaged=arrived_damaged(request))
-    valid = form.is_valid()
-    if not campaign.accepts(now, form.cleaned_data.get("served")):
-        return closed(request, campaign, status=403, text=request.POST.get("text", ""))
+        return render_form(request, refreshed(form), limited=limited)
     if not valid:
         return render_form(request, refreshed(form), status=400, expired="served" in form.errors)
     if form.is_from_a_robot:
@@ -79,15 +77,7 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
         return render_form(request, form, status=503, unsaved=True)
     thanks_path = reverse("thanks")
     response = HttpResponseRedirect(thanks_path)
-    response.set_signed_cookie(
-        RECEIPT_COOKIE,
-        code,
-        salt=RECEIPT_SALT,
-        path=thanks_path,
-        secure=not settings.DEBUG,
-        httponly=True,
-        samesite="Strict",
-    )
+    receipts.hand_over(response, code, path=thanks_path)
     return response
 
 
@@ -122,7 +112,7 @@ def refreshed(form: TestimonyForm) -> TestimonyForm:
     she can send it again; a good token is kept, with the grace period it carries."""
     if not form.is_bound or "served" not in form.errors:
         return form
-    data = form.data.copy()
+    data = cast(QueryDict, form.data).copy()
     data["served"] = served_token()
     return TestimonyForm(data, damaged=form.damaged)
 
@@ -162,11 +152,10 @@ def closed(
 
 @require_GET
 def thanks(request: HttpRequest) -> HttpResponse:
-    code = request.get_signed_cookie(RECEIPT_COOKIE, default=None, salt=RECEIPT_SALT, max_age=600)
-    context = {"code": code and grouped(code), "kiosk": settings.UNTOLD_KIOSK}
+    code = receipts.received(request)
+    context = {"code": code and receipts.grouped(code), "kiosk": settings.UNTOLD_KIOSK}
     response = render(request, "submissions/thanks.html", context)
-    # Shown once: the cookie goes with this response.
-    response.delete_cookie(RECEIPT_COOKIE, path=reverse("thanks"), samesite="Strict")
+    receipts.forget(response, path=request.path)
     return response
 
 
@@ -175,20 +164,22 @@ def thanks(request: HttpRequest) -> HttpResponse:
 def withdraw(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "submissions/withdraw.html", {"form": WithdrawForm()})
+    form = WithdrawForm(request.POST)
+    valid = form.is_valid()
     limited = ratelimit.check(
         request,
         "withdraw",
         per_client=settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT,
         site=settings.UNTOLD_RATE_SITE,
+        spend=valid,
     )
     if limited:
         context = {"form": WithdrawForm(), "limited": limited}
         return limited.refuse(render(request, "submissions/withdraw.html", context))
-    form = WithdrawForm(request.POST)
-    if not form.is_valid():
+    if not valid:
         return render(request, "submissions/withdraw.html", {"form": form}, status=400)
     # The same answer whether or not the code matched anything.
-    Testimony.objects.filter(receipt_digest=receipt_digest(form.cleaned_data["code"])).delete()
+    Testimony.objects.filter(receipt_digest=receipts.digest(form.cleaned_data["code"])).delete()
     return render(request, "submissions/withdrawn.html")
 
 
@@ -197,7 +188,7 @@ def privacy(request: HttpRequest) -> HttpResponse:
     campaign = Campaign.from_settings()
     context = {
         "closes_at": campaign.local(campaign.closes_at),
-        "delete_after": campaign.delete_after,
+        "purge_on": campaign.purge_on,
         "retain_days": settings.UNTOLD_RETAIN_DAYS,
     }
     return render(request, "submissions/privacy.html", context)
@@ -232,66 +223,3 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         data["served"] = request.POST.get("served") or served_token()
         return render_form(request, TestimonyForm(data), status=403, expired=True)
     return render(request, "403.html", status=403)
-
-
-@permission_required("submissions.view_statistics", raise_exception=True)
-def statistics(request: HttpRequest) -> HttpResponse:
-    """Counts and bar charts for moderators and campaign staff. Staff who may not read
-    testimonies see counts below 5 as "<5", so that a rare group cannot be singled out."""
-    suppress = not request.user.has_perm("submissions.change_testimony")
-    charts = []
-    titles = {
-        "status": _("By status"),
-        "day": _("By day received"),
-        "language": _("By language"),
-        "form": _("By form of violence"),
-        "age_group": _("By age group"),
-        "region": _("By region"),
-    }
-    for key, rows in Testimony.objects.statistics().items():
-        charts.append({"key": key, "title": titles[key], "bars": bar_chart(rows, suppress)})
-    context = {
-        **admin.site.each_context(request),
-        "charts": charts,
-        "suppress": suppress,
-        "title": _("Statistics"),
-    }
-    return render(request, "admin/statistics.html", context)
-
-
-def bar_chart(rows: list[tuple[str, int]], suppress: bool) -> list[dict]:
-    """Bars as (label, shown count, width in per cent, y offset) for a server-drawn SVG."""
-    top = max((count for _, count in rows), default=0) or 1
-    bars = []
-    for index, (label, count) in enumerate(rows):
-        hidden = suppress and 0 < count < SMALL_COUNT
-        bars.append(
-            {
-                "label": label,
-                "shown": f"<{SMALL_COUNT}" if hidden else str(count),
-                "width": 0 if hidden else round(100 * count / top, 1),
-                "y": index * 24,
-            }
-        )
-    return bars
-
-
-@permission_required("submissions.export", raise_exception=True)
-@require_http_methods(["GET", "POST"])
-def export(request: HttpRequest) -> HttpResponse:
-    """The export page; its POST streams the CSV. The audit event is written before the
-    first byte, with the row count the plan already knows."""
-    form = ExportForm(request.POST or None, initial={"k": settings.UNTOLD_EXPORT_K})
-    context = {**admin.site.each_context(request), "form": form, "title": _("Export")}
-    if request.method == "GET" or not form.is_valid():
-        return render(request, "admin/export.html", context, status=400 if form.errors else 200)
-    bom = form.cleaned_data["bom"]
-    try:
-        plan = start_export(k=form.cleaned_data["k"], bom=bom, actor=request.user.get_username())
-    except NoPrivateKeyError as error:
-        context["cannot_open"] = error
-        return render(request, "admin/export.html", context, status=503)
-    response = StreamingHttpResponse(plan.stream(bom=bom), content_type="text/csv; charset=utf-8")
-    filename = f"untold-export-{timezone.localdate().isoformat()}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response

@@ -15,7 +15,8 @@ import pytest
 from django.core.cache import caches
 
 from submissions import crypto
-from submissions.models import Testimony, keyring
+from submissions.keys import keyring
+from submissions.models import Testimony
 from tests.browser import chromium
 from tests.logs import recorded
 

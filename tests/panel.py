@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from submissions.staff import sync_groups
+
 PANEL = "/moderation/"
 LOGIN = f"{PANEL}login/"
 PASSWORD = "a long and unguessable passphrase 42"
-GROUPS = {"moderator": "moderator", "campaign": "campaign", "admin": "administrator"}
 
 
-def staff(username: str, role: str) -> tuple[User, TOTPDevice]:
+def staff(username: str, group: str) -> tuple[User, TOTPDevice]:
+    """A staff account in ``group`` (a StaffGroup) with a confirmed authenticator."""
     user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=GROUPS[role]))
+    user.groups.add(Group.objects.get(name=group))
     return user, TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
 
 
@@ -51,13 +51,7 @@ def log_in(client: Client, username: str, password: str = PASSWORD, code: str = 
     return client.post(LOGIN, data, **extra)
 
 
-def ensure_roles() -> None:
-    """Create the role groups of migration 0004 again. A transactional test's flush
-    empties every table, and permissions come back (post_migrate) but groups do not."""
-    roles = import_module("submissions.migrations.0004_roles").ROLES
-    for name, codenames in roles.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            for app_label, codename in codenames
-        )
+def ensure_groups() -> None:
+    """Create the staff groups again. A transactional test's flush empties every table,
+    and permissions come back (post_migrate) but groups do not."""
+    sync_groups(Group, Permission)

@@ -406,9 +406,9 @@ STAFF_SESSION = """
 import time
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from submissions.middleware import LOGIN_TIME_KEY
+from submissions.panel.sessions import LOGIN_TIME_KEY
 from tests.panel import staff
-user, device = staff({username!r}, {role!r})
+user, device = staff({username!r}, {group!r})
 client = Client()
 client.force_login(user)
 session = client.session
@@ -419,9 +419,9 @@ print(session.session_key)
 """
 
 
-def staff_session(env: dict[str, str], username: str, role: str = "moderator") -> str:
+def staff_session(env: dict[str, str], username: str, group: str = "moderator") -> str:
     """A staff account with a confirmed authenticator, and a session that has passed
     password and code, created in the database ``env`` names (sessions live there, not
     in the cache). Returns the session key for the ``sessionid`` cookie."""
-    script = STAFF_SESSION.format(username=username, role=role)
+    script = STAFF_SESSION.format(username=username, group=group)
     return manage("shell", "-c", script, env=env).stdout.strip().splitlines()[-1]

@@ -33,8 +33,9 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from submissions.choices import AgeGroup, Consent, Region, Teller, ViolenceForm
 from submissions.forms import MAX_TEXT_LENGTH, SERVED_SALT, TestimonyForm, served_token
-from submissions.models import AgeGroup, Consent, Region, Role, Testimony, ViolenceForm
+from submissions.models import Testimony
 from tests.servers import hidden
 
 CLOSES = datetime.now(UTC) + timedelta(days=7)
@@ -207,7 +208,7 @@ def test_a_story_that_is_not_utf8_is_refused_in_multipart_too(raw, log_records):
 
 @pytest.mark.parametrize(
     "damage",
-    [b"&role=%ED%A0%80", b"&website=%FF", b"&%FF%FE=1"],
+    [b"&teller=%ED%A0%80", b"&website=%FF", b"&%FF%FE=1"],
     ids=["damaged answer", "damaged honeypot", "damaged field name"],
 )
 def test_damage_anywhere_in_the_form_is_refused(damage, log_records):
@@ -342,7 +343,7 @@ def test_5000_fields_are_refused_with_the_friendly_page(extra, encoding, log_rec
         {"consent": ["quote", "statistics"]},
         {"age_group": ["18_24", "65_plus"]},
         {"region": ["KZ-71", "KG"]},
-        {"role": ["survivor", "witness"]},
+        {"teller": ["survivor", "witness"]},
         {"understood": ["on", ""]},
     ],
     ids=lambda changes: next(iter(changes)),
@@ -378,7 +379,7 @@ def test_the_same_answer_sent_twice_counts_once():
         ("forms_of_violence", ["physical", "torture-by-ai"]),
         ("age_group", "7"),
         ("region", "US-CA"),
-        ("role", "boss"),
+        ("teller", "boss"),
         ("consent", "everything"),
     ],
 )
@@ -587,7 +588,7 @@ def answers(draw) -> dict[str, object]:
         "forms_of_violence": draw(st.lists(st.sampled_from(choices), max_size=4)),
         "age_group": pick(["", *AgeGroup.values], ["7", "adult"]),
         "region": pick(["", *Region.values], ["US-CA", "kz-71"]),
-        "role": pick(["", *Role.values], ["boss"]),
+        "teller": pick(["", *Teller.values], ["boss"]),
         "consent": pick(Consent.values, ["", "everything", "QUOTE"]),
         "understood": pick(["on"], ["", "false"]),
     }
@@ -598,7 +599,7 @@ def valid_answers(sent: dict[str, object]) -> bool:
         set(sent["forms_of_violence"]) <= set(ViolenceForm.values)
         and sent["age_group"] in ["", *AgeGroup.values]
         and sent["region"] in ["", *Region.values]
-        and sent["role"] in ["", *Role.values]
+        and sent["teller"] in ["", *Teller.values]
         and sent["consent"] in Consent.values
         and sent["understood"] == "on"
     )
@@ -638,8 +639,8 @@ def test_any_text_and_answers_are_stored_exactly_or_refused_whole(text, sent, la
             assert testimony.open_text() == normalised
             assert testimony.language == language
             assert testimony.violence_forms == sorted(set(sent["forms_of_violence"]))
-            stored = (testimony.age_group, testimony.region, testimony.role, testimony.consent)
-            assert stored == (sent["age_group"], sent["region"], sent["role"], sent["consent"])
+            stored = (testimony.age_group, testimony.region, testimony.teller, testimony.consent)
+            assert stored == (sent["age_group"], sent["region"], sent["teller"], sent["consent"])
         else:
             event("refused")
             assert response.status_code == 400

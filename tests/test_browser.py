@@ -166,13 +166,45 @@ def test_shift_three_times_leaves_and_drops_the_form_from_history(context):
     assert page.url == BEFORE_URL
 
 
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_the_exit_site_learns_nothing_of_where_she_was(context, settings, javascript):
+    # Given an exit site on another origin, as in production,
+    settings.UNTOLD_EXIT_URL = "https://exit.example/"
+    ctx = context(javascript=javascript)
+    arrived = []
+
+    def exit_site(route) -> None:
+        arrived.append(route.request.all_headers())
+        route.fulfill(content_type="text/html; charset=utf-8", body="<title>Exit</title>")
+
+    ctx.route("https://exit.example/**", exit_site)
+    page = ctx.new_page()
+    page.goto("/en/withdraw/")
+
+    # when she leaves,
+    page.click("#quick-exit")
+    page.wait_for_url("https://exit.example/")
+
+    # the exit site is not told which page, nor which site, she came from.
+    assert len(arrived) == 1
+    assert "referer" not in arrived[0]
+
+
+def has_left(page) -> bool:
+    """Whether the quick exit has begun: it hides the page and blanks the title in the
+    same key handler that starts the navigation, so nothing needs waiting for."""
+    return page.evaluate("document.body.hidden || document.title === ''")
+
+
 def test_shift_twice_stays(context):
     page = context().new_page()
     page.goto("/en/")
     page.keyboard.press("Shift")
     page.keyboard.press("Shift")
-    page.wait_for_timeout(300)
+    assert not has_left(page)
     assert page.url.endswith("/en/")
+    page.keyboard.press("Shift")
+    page.wait_for_url(f"**{EXIT_PATH}")
 
 
 def test_typing_capital_letters_stays(context):
@@ -181,7 +213,7 @@ def test_typing_capital_letters_stays(context):
     page.click("#id_text")
     for key in ("Shift+U", "Shift+N", "Space", "Shift+O", "Shift+K"):
         page.keyboard.press(key)
-    page.wait_for_timeout(300)
+    assert not has_left(page)
     assert page.url.endswith("/en/")
     assert page.input_value("#id_text") == "UN OK"
 

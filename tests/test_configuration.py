@@ -182,6 +182,12 @@ def test_intake_role_with_public_keys_only_passes(production_env):
         ),
         pytest.param({"UNTOLD_ALLOWED_HOSTS": None}, "E012", "UNTOLD_ALLOWED_HOSTS", id="no-host"),
         pytest.param({"UNTOLD_RATE_SITE": "ten/h"}, "E013", "UNTOLD_RATE_SITE", id="bad-rate"),
+        pytest.param(
+            {"UNTOLD_RATE_PER_CLIENT": "10/0m"}, "E013", "UNTOLD_RATE_PER_CLIENT", id="zero-period"
+        ),
+        pytest.param(
+            {"UNTOLD_SSL_REDIRECT": "ture"}, "E011", "UNTOLD_SSL_REDIRECT", id="boolean-typo"
+        ),
         pytest.param({"UNTOLD_EXPORT_K": "1"}, "E011", "UNTOLD_EXPORT_K", id="k-too-small"),
     ],
 )

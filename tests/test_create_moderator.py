@@ -1,4 +1,4 @@
-"""`create_moderator`: a staff account with one role, an authenticator and backup codes.
+"""`create_moderator`: a staff account in one group, an authenticator and backup codes.
 
 Promise: the command makes exactly the account it says (never a superuser), refuses
 an existing username and a weak password without creating anything, and what it
@@ -22,7 +22,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from submissions.models import AuditEvent
-from tests.panel import GROUPS, PANEL, PASSWORD, log_in
+from submissions.staff import StaffGroup
+from tests.panel import PANEL, PASSWORD, log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +34,10 @@ QR_BLOCKS = set("█▀▄")
 def create(monkeypatch):
     """Run the command as `... --password-stdin <<< password`; return what it printed."""
 
-    def run(username: str = "ann", role: str = "moderator", password: str = PASSWORD) -> str:
+    def run(username: str = "ann", group: str = "moderator", password: str = PASSWORD) -> str:
         out = io.StringIO()
         monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
-        call_command("create_moderator", username, role=role, password_stdin=True, stdout=out)
+        call_command("create_moderator", username, group=group, password_stdin=True, stdout=out)
         return out.getvalue()
 
     return run
@@ -88,18 +89,18 @@ def test_it_prints_the_otpauth_uri_a_qr_code_and_the_backup_codes(create):
     assert PASSWORD not in output
 
 
-@pytest.mark.parametrize(("role", "group"), sorted(GROUPS.items()))
-def test_each_role_maps_to_its_group(create, role, group):
-    create(f"{role}-user", role)
+@pytest.mark.parametrize("group", StaffGroup.values)
+def test_each_group_is_given_as_asked(create, group):
+    create(f"{group}-user", group)
 
-    user = User.objects.get(username=f"{role}-user")
+    user = User.objects.get(username=f"{group}-user")
     assert list(user.groups.values_list("name", flat=True)) == [group]
     assert user.is_staff
     assert not user.is_superuser
 
 
-def test_it_refuses_an_unknown_role(create):
-    with pytest.raises(CommandError, match="role"):
+def test_it_refuses_an_unknown_group(create):
+    with pytest.raises(CommandError, match="group"):
         create("ann", "superuser")
 
     assert not User.objects.filter(username="ann").exists()
@@ -110,7 +111,7 @@ def test_it_refuses_an_existing_username_and_changes_nothing(create):
     before = User.objects.get(username="ann").password
 
     with pytest.raises(CommandError, match="exists already"):
-        create("ann", "admin", password="another long passphrase 77")
+        create("ann", StaffGroup.ADMINISTRATOR, password="another long passphrase 77")
 
     user = User.objects.get(username="ann")
     assert user.password == before

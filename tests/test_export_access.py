@@ -11,8 +11,9 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import get_resolver
 
-from submissions import views
 from submissions.models import AuditEvent, Testimony
+from submissions.panel import views
+from submissions.staff import StaffGroup
 from tests.panel import PANEL, password_only_client, staff, verified_client
 
 EXPORT = f"{PANEL}export/"
@@ -78,7 +79,7 @@ def test_a_password_without_the_code_exports_nothing(role, method, approved):
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_administrators_without_the_export_permission_are_refused(method, approved):
-    client = verified_client(*staff("accounts-admin", "admin"))
+    client = verified_client(*staff("accounts-admin", StaffGroup.ADMINISTRATOR))
 
     response = getattr(client, method)(EXPORT, {"k": 5})
 

@@ -26,13 +26,14 @@ from django.http import StreamingHttpResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from submissions.choices import Consent, Status
 from submissions.export import ExportPlan, quoted_row
-from submissions.models import AuditEvent, Consent, Status, Testimony
+from submissions.models import AuditEvent, Testimony
 from tests.panel import PANEL, staff, verified_client
 from tests.servers import free_port, hidden, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = "record,received_week,language,forms_of_violence,age_group,region,role,consent,text"
+HEADER = "record,received_week,language,forms_of_violence,age_group,region,teller,consent,text"
 BOM = b"\xef\xbb\xbf"
 MARKER = "ORIGINAL-ONLY-MARKER-Әйгерім"
 MONDAY = date(2023, 12, 4)  # ISO week 2023-W49
@@ -56,7 +57,7 @@ def sealed(
         received_on=day,
         age_group="25_34",
         region="KZ-71",
-        role="survivor",
+        teller="survivor",
         consent=consent,
         status=status,
     )

@@ -1,5 +1,5 @@
 """k-anonymity: in the export every combination of (week, language, age group, region,
-role) is shared by at least k rows, and each row shows a generalization of its own
+teller) is shared by at least k rows, and each row shows a generalization of its own
 values, never another row's."""
 
 from __future__ import annotations
@@ -15,32 +15,24 @@ from django.core.management import call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from submissions.choices import AgeGroup, Consent, Language, Region, Status, Teller
 from submissions.export import WITHHELD, generalize, iso_week
-from submissions.models import (
-    AgeGroup,
-    AuditEvent,
-    Consent,
-    Language,
-    Region,
-    Role,
-    Status,
-    Testimony,
-)
+from submissions.models import AuditEvent, Testimony
 
 # Three weeks from the first day of the Astana installation, across a month's end.
 OPENED = date(2023, 11, 23)
 DAYS = [OPENED + timedelta(days=n) for n in range(21)]
 AGES = [*AgeGroup.values, ""]
 REGIONS = [*Region.values, ""]  # Kazakh regions, whole countries ("KG"), "other", unsaid
-ROLES = [*Role.values, ""]
-QUASI_IDENTIFIERS = ("received_week", "language", "age_group", "region", "role")
+TELLERS = [*Teller.values, ""]
+QUASI_IDENTIFIERS = ("received_week", "language", "age_group", "region", "teller")
 
 row = st.tuples(
     st.sampled_from(DAYS),
     st.sampled_from(Language.values),
     st.sampled_from(AGES),
     st.sampled_from(REGIONS),
-    st.sampled_from(ROLES),
+    st.sampled_from(TELLERS),
 )
 # Independent rows are nearly all unique; rows drawn from a small pool repeat, so
 # both the rare and the common cases come up.
@@ -60,13 +52,13 @@ def month_of(week: str) -> str:
 
 
 def generalizes(original: tuple[str, ...], shown: tuple[str, ...]) -> bool:
-    week, language, age, region, role = original
+    week, language, age, region, teller = original
     allowed = (
         {week, month_of(week), WITHHELD},
         {language, WITHHELD},
         {age, WITHHELD},
         {region, region.split("-")[0], WITHHELD},
-        {role, WITHHELD},
+        {teller, WITHHELD},
     )
     return all(value in options for value, options in zip(shown, allowed, strict=True))
 
@@ -105,7 +97,7 @@ def test_the_exported_file_is_k_anonymous(k, settings, tmp_path):
             received_on=rng.choice(DAYS),
             age_group=rng.choice(AGES),
             region=rng.choice(REGIONS),
-            role=rng.choice(ROLES),
+            teller=rng.choice(TELLERS),
             consent=rng.choice(Consent.values),
             status=Status.APPROVED if n < 80 else Status.REJECTED,
         )

@@ -413,7 +413,7 @@ def insert(postgres: PrivatePostgres, database: str, testimony: Testimony) -> No
     with postgres.connect(database) as connection:
         connection.execute(
             "INSERT INTO submissions_testimony (id, received_on, language, sealed_text,"
-            " forms_of_violence, age_group, region, role, consent, status,"
+            " forms_of_violence, age_group, region, teller, consent, status,"
             " sealed_campaign_text, receipt_digest)"
             " VALUES (%s, current_date, 'ru', %s, '', '', '', '', 'quote', 'new', %s, NULL)",
             (testimony.id, testimony.sealed_text, testimony.sealed_campaign_text),

@@ -19,7 +19,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 
-from submissions.models import AuditEvent, Status, Testimony
+from submissions.choices import Status
+from submissions.models import AuditEvent, Testimony
+from submissions.staff import StaffGroup
 from tests.conftest import new_testimony, use_keys
 from tests.panel import PANEL, staff, verified_client
 from tests.servers import server_env, shell
@@ -83,7 +85,7 @@ def moderator():
 
 @pytest.fixture
 def administrator():
-    return verified_client(*staff("root", "admin"))
+    return verified_client(*staff("root", StaffGroup.ADMINISTRATOR))
 
 
 @pytest.fixture

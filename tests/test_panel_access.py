@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from submissions.models import AuditEvent, Status, Testimony
+from submissions.choices import Status
+from submissions.models import AuditEvent, Testimony
+from submissions.staff import StaffGroup
 from tests.conftest import new_testimony
 from tests.panel import PANEL, password_only_client, staff, verified_client
 
@@ -32,9 +34,9 @@ def pages(testimony: Testimony) -> dict[str, str]:
 
 
 ALLOWED = {
-    "moderator": {"list", "change", "suggest", "delete", "history", "statistics", "index"},
-    "campaign": {"statistics", "index"},
-    "admin": {"audit", "users", "index"},
+    StaffGroup.MODERATOR: {"list", "change", "suggest", "delete", "history", "statistics", "index"},
+    StaffGroup.CAMPAIGN: {"statistics", "index"},
+    StaffGroup.ADMINISTRATOR: {"audit", "users", "index"},
 }
 
 
@@ -103,7 +105,7 @@ def test_campaign_staff_cannot_act_on_testimonies(action, testimony):
 
 @pytest.mark.django_db
 def test_nobody_can_add_change_or_delete_an_audit_event(testimony):
-    client = verified_client(*staff("admin-user", "admin"))
+    client = verified_client(*staff("admin-user", StaffGroup.ADMINISTRATOR))
     event = AuditEvent.record(AuditEvent.Action.VIEWED, actor="someone", testimony=testimony)
     base = f"{PANEL}submissions/auditevent/"
 

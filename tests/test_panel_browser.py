@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from submissions.models import Status
+from submissions.choices import Status
+from submissions.staff import StaffGroup
 from tests.browser import needs_chromium
 from tests.conftest import new_testimony
-from tests.panel import PANEL, PASSWORD, current_code, ensure_roles, staff
+from tests.panel import PANEL, PASSWORD, current_code, ensure_groups, staff
 
 pytestmark = needs_chromium
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -33,7 +34,7 @@ def site(settings, transactional_db, live_server):
     settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "1000/h"
     settings.UNTOLD_RATE_LOGIN_SITE = "1000/h"
     # An earlier transactional test's flush took the role groups with it.
-    ensure_roles()
+    ensure_groups()
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def log_in(page, username: str, device) -> None:
 
 def test_a_moderator_redacts_and_approves_and_the_audit_list_shows_each_step(context):
     _, moderator_device = staff("mod", "moderator")
-    _, admin_device = staff("root", "admin")
+    _, admin_device = staff("root", StaffGroup.ADMINISTRATOR)
     testimony = new_testimony(STORY)
 
     # The moderator: password and code, then the testimony from the list.

@@ -9,7 +9,8 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from submissions.models import AuditEvent, Campaign, Testimony
+from submissions.campaign import Campaign
+from submissions.models import AuditEvent, Testimony
 from tests.conftest import new_testimony
 
 CLOSE = datetime(2023, 12, 10, 17, 59, tzinfo=UTC)  # 23:59 in Almaty, then UTC+6
@@ -33,18 +34,18 @@ def purge(*args: str) -> str:
 
 @pytest.mark.django_db
 def test_nothing_is_deleted_the_day_before_the_stated_date(campaign):
-    day_before = datetime.combine(campaign.delete_after - timedelta(days=1), datetime.min.time())
+    day_before = datetime.combine(campaign.purge_on - timedelta(days=1), datetime.min.time())
     with time_machine.travel(day_before.replace(hour=12, tzinfo=UTC), tick=False):
         output = purge()
 
     assert Testimony.objects.count() == 3
-    assert campaign.delete_after.isoformat() in output
+    assert campaign.purge_on.isoformat() in output
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.PURGED).exists()
 
 
 @pytest.mark.django_db
 def test_a_dry_run_on_the_date_says_what_it_would_delete_and_deletes_nothing(campaign):
-    with time_machine.travel(datetime.combine(campaign.delete_after, datetime.min.time(), UTC)):
+    with time_machine.travel(datetime.combine(campaign.purge_on, datetime.min.time(), UTC)):
         output = purge("--dry-run")
 
     assert "Would delete 3" in output
@@ -53,7 +54,7 @@ def test_a_dry_run_on_the_date_says_what_it_would_delete_and_deletes_nothing(cam
 
 @pytest.mark.django_db
 def test_on_the_stated_date_everything_is_deleted_and_audited(campaign):
-    with time_machine.travel(datetime.combine(campaign.delete_after, datetime.min.time(), UTC)):
+    with time_machine.travel(datetime.combine(campaign.purge_on, datetime.min.time(), UTC)):
         output = purge()
 
     assert "Deleted 3" in output
@@ -69,4 +70,4 @@ def test_the_privacy_page_states_the_purge_date(campaign, client):
     html = response.content.decode()
     assert "10 December 2023, 23:59" in html
     assert "9 March 2024" in html  # 10 December 2023 + 90 days
-    assert campaign.delete_after.isoformat() == "2024-03-09"
+    assert campaign.purge_on.isoformat() == "2024-03-09"

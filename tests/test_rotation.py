@@ -14,7 +14,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from submissions import crypto
-from submissions.models import AuditEvent, Testimony, keyring
+from submissions.keys import keyring
+from submissions.maintenance import rotate_keys, rotate_row
+from submissions.models import AuditEvent, Testimony
 from tests.conftest import KeyPair, new_testimony, use_keys, write_key_pair
 
 # Where a testimony value's body (nonce + ciphertext) starts, after the wrapped data key.
@@ -176,7 +178,7 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(originals, key_pair, s
         for record_id, (text, _) in sorted(stored().items())
         if crypto.sealed_key_id(text) == key_pair.key_id
     ][:2]
-    done = Testimony.objects.filter(id__in=first_ids).rotate_keys(batch_size=1)
+    done = rotate_keys(Testimony.objects.filter(id__in=first_ids), batch_size=1)
     assert done.moved >= 2
     kept = {record_id: values for record_id, values in stored().items() if record_id in first_ids}
 
@@ -244,7 +246,7 @@ def test_rotation_does_not_overwrite_a_value_changed_meanwhile(settings, key_pai
     # When the rotation writes its re-wrapped copy of the stale bytes
     use_keys(settings, second_key_pair, second_key_pair, key_pair)
     ring = keyring()
-    moved = Testimony.objects.all()._rotate_row(ring, ring.active_key_id, record.id, stale, None)
+    moved = rotate_row(Testimony.objects.all(), ring, record.id, stale, None)
 
     # Then the change stands, and the next run moves the changed value
     assert moved == 0

@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from submissions import crypto
-from submissions.models import CAMPAIGN_TEXT_FIELD, TEXT_FIELD, Testimony, keyring
+from submissions.keys import keyring
+from submissions.models import CAMPAIGN_TEXT_FIELD, TEXT_FIELD, Testimony
 from tests.conftest import new_testimony, use_keys
 
 TEXT = "Мен бәрін айтқым келеді — I want to say everything 🌷"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from submissions.models import Language, Status, Testimony
+from submissions.choices import Language, Status
+from submissions.models import Testimony
 
 
 @pytest.mark.django_db

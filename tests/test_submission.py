@@ -13,7 +13,8 @@ import time_machine
 from django.db import connection
 from django.test import Client
 
-from submissions.models import Testimony, receipt_digest
+from submissions import receipts
+from submissions.models import Testimony
 from tests.conftest import new_testimony
 from tests.servers import hidden, server_env, shell
 
@@ -56,7 +57,7 @@ def story(client, language: str = "en", **fields: object) -> dict[str, object]:
         "forms_of_violence": ["physical", "economic"],
         "age_group": "25_34",
         "region": "KZ-71",
-        "role": "witness",
+        "teller": "witness",
         "consent": "quote",
         "understood": "on",
         "served": served(client, language),
@@ -87,7 +88,11 @@ def test_a_story_is_stored_once_sealed_with_its_answers(client):
     assert testimony.language == "kk"
     assert testimony.received_on == date(2026, 12, 10)
     assert testimony.violence_forms == ["economic", "physical"]
-    assert (testimony.age_group, testimony.region, testimony.role) == ("25_34", "KZ-71", "witness")
+    assert (testimony.age_group, testimony.region, testimony.teller) == (
+        "25_34",
+        "KZ-71",
+        "witness",
+    )
     assert testimony.consent == "quote"
     assert testimony.status == "new"
     assert STORED_STORY.encode() not in bytes(testimony.sealed_text)
@@ -103,7 +108,7 @@ def test_the_receipt_code_is_shown_once_and_stored_only_as_its_digest(client):
     assert code is not None and len(code) == 16
     assert shown_code(second.content.decode()) is None
     testimony = Testimony.objects.get()
-    assert testimony.receipt_digest == receipt_digest(code)
+    assert testimony.receipt_digest == receipts.digest(code)
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM submissions_testimony")
         row = cursor.fetchone()
@@ -206,7 +211,7 @@ def stored_with_code(code: str) -> Testimony:
         "a story to withdraw",
         language="en",
         consent="statistics",
-        receipt_digest=receipt_digest(code),
+        receipt_digest=receipts.digest(code),
     )
 
 

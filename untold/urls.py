@@ -3,14 +3,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
-from django.urls import path
+from django.urls import URLPattern, URLResolver, path
 
 from submissions import views
 
 handler400 = "submissions.views.bad_request"
 handler404 = "submissions.views.not_found"
 
-urlpatterns = []
+urlpatterns: list[URLPattern | URLResolver] = []
 
 if settings.UNTOLD_ROLE != "moderation":
     urlpatterns += [

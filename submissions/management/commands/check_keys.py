@@ -5,7 +5,8 @@ from collections import Counter, defaultdict
 from django.core.management.base import BaseCommand, CommandError
 
 from submissions import crypto
-from submissions.models import CAMPAIGN_TEXT_FIELD, TEXT_FIELD, Testimony, keyring
+from submissions.keys import keyring
+from submissions.models import CAMPAIGN_TEXT_FIELD, TEXT_FIELD, Testimony
 
 SAMPLE = 3
 

@@ -13,14 +13,16 @@ from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-ROLES = {"moderator": "moderator", "campaign": "campaign", "admin": "administrator"}
+from submissions.staff import StaffGroup
+
 BACKUP_CODES = 8
 
 
 class Command(BaseCommand):
     help = (
-        "Create a staff account for the moderation panel with one role (moderator: read, "
-        "redact, approve; campaign: export and statistics; admin: accounts and audit). Asks "
+        "Create a staff account for the moderation panel in one group (moderator: read, "
+        "redact, approve; campaign: export and statistics; administrator: accounts and "
+        "audit). Asks "
         "for the password twice, or reads one line from stdin with --password-stdin. Prints "
         "the authenticator set-up (otpauth URI and a QR code) and single-use backup codes, "
         "shown only now. Refuses an existing username and a password that fails the "
@@ -29,10 +31,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("username")
-        parser.add_argument("--role", choices=sorted(ROLES), required=True)
+        parser.add_argument("--group", choices=StaffGroup.values, required=True)
         parser.add_argument("--password-stdin", action="store_true")
 
-    def handle(self, *args, username: str, role: str, password_stdin: bool, **options) -> None:
+    def handle(self, *args, username: str, group: str, password_stdin: bool, **options) -> None:
         User = get_user_model()
         if User.objects.filter(username=username).exists():
             raise CommandError(f"The account {username!r} exists already; nothing was changed.")
@@ -45,12 +47,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             user.set_password(password)
             user.save()
-            user.groups.add(Group.objects.get(name=ROLES[role]))
+            user.groups.add(Group.objects.get(name=group))
             totp = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
             backup = StaticDevice.objects.create(user=user, name="backup codes", confirmed=True)
             codes = [StaticToken.random_token() for _ in range(BACKUP_CODES)]
             backup.token_set.bulk_create(StaticToken(device=backup, token=c) for c in codes)
-        self.stdout.write(f"Created {role} account {username!r}.\n")
+        self.stdout.write(f"Created {group} account {username!r}.\n")
         self.stdout.write("Scan this in an authenticator app (or enter the URI by hand):")
         self.stdout.write(totp.config_url)
         self.stdout.write(terminal_qr(totp.config_url))

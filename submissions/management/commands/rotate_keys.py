@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from submissions.models import AuditEvent, Testimony, keyring
+from submissions.keys import keyring
+from submissions.maintenance import rotate_keys
+from submissions.models import AuditEvent
 
 
 class Command(BaseCommand):
     help = (
         "Re-wrap every sealed testimony and campaign text to the active key (the first of "
-        "UNTOLD_PUBLIC_KEYS), in committed batches. Resumable and safe while the site takes "
-        "submissions: values already on the active key are skipped, and each row is written "
-        "only if it has not changed meanwhile. Needs the private keys of every old key id. "
-        "Prints how many values moved; exits non-zero if any value could not be opened or "
-        "still names another key."
+        "UNTOLD_PUBLIC_KEYS), reading in batches and committing each row on its own. "
+        "Resumable and safe while the site takes submissions: values already on the active "
+        "key are skipped, and each row is written only if it has not changed meanwhile. "
+        "Needs the private keys of every old key id. Prints how many values moved; exits "
+        "non-zero if any value could not be opened or still names another key."
     )
 
     def add_arguments(self, parser) -> None:
@@ -23,7 +25,7 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         if not keyring().can_open:
             raise CommandError("No private key is configured here: rotation needs them.")
-        report = Testimony.objects.rotate_keys(batch_size=batch_size)
+        report = rotate_keys(batch_size=batch_size)
         AuditEvent.record(
             AuditEvent.Action.ROTATED_KEYS,
             actor="manage.py rotate_keys",

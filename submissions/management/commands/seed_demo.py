@@ -6,18 +6,10 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from submissions.models import (
-    AgeGroup,
-    Consent,
-    Language,
-    Region,
-    Role,
-    Status,
-    Testimony,
-    ViolenceForm,
-    campaign_today,
-    keyring,
-)
+from submissions.campaign import campaign_today
+from submissions.choices import AgeGroup, Consent, Language, Region, Status, Teller, ViolenceForm
+from submissions.keys import keyring
+from submissions.models import Testimony
 
 # Invented, neutral sentences: enough to look like testimonies in a demo, never real ones.
 PHRASES = {
@@ -90,7 +82,7 @@ class Command(BaseCommand):
             received_on=today - timedelta(days=rng.randrange(max(days, 1))),
             age_group=rng.choice([*AgeGroup.values, ""]),
             region=rng.choice([*Region.values, ""]),
-            role=rng.choice([*Role.values, ""]),
+            teller=rng.choice([*Teller.values, ""]),
             consent=rng.choice(Consent.values),
             status=status,
         )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from submissions.models import Testimony
+from submissions.maintenance import shuffle_storage
 
 
 class Command(BaseCommand):
@@ -15,5 +15,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        rows = Testimony.objects.shuffle_storage()
+        rows = shuffle_storage()
         self.stdout.write(f"Shuffled the storage order of {rows} testimonies.")

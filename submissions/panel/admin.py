@@ -1,62 +1,29 @@
-"""The moderation panel: the Django admin behind two-factor login.
+"""The panel's lists and pages for testimonies and the audit trail.
 
-Threat: a stolen password must open nothing, and every reading of a testimony must be
-on record. The site accepts only sessions verified by an OTP device; the list pages
-never load sealed text; the original is opened only on a testimony's own page, by a
-user with ``submissions.view_original``, and each opening writes an AuditEvent.
+Threat: every reading of a testimony must be on record. The list pages never load
+sealed text; the original is opened only on a testimony's own page, by a user with
+``submissions.view_original``, and each opening writes an AuditEvent.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Any, cast
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model, user_logged_in, user_login_failed
 from django.db.models import QuerySet
 from django.db.models.functions import Length
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django_otp.forms import otp_verification_failed
 
 from submissions import crypto
-from submissions.middleware import LOGIN_TIME_KEY
-from submissions.models import AuditEvent, Testimony, ViolenceForm, keyring
+from submissions.choices import ViolenceForm
+from submissions.keys import keyring
+from submissions.models import AuditEvent, Testimony, TestimonyQuerySet
+from submissions.panel.forms import SEALED_HERE, ModerationForm
 from submissions.redaction import find_identifiers, highlight, suggest_campaign_text
-
-
-@receiver(user_logged_in)
-def _record_login(sender, request, user, **kwargs) -> None:
-    if request is not None and hasattr(request, "session"):
-        request.session[LOGIN_TIME_KEY] = int(time.time())
-    AuditEvent.record(AuditEvent.Action.LOGGED_IN, actor=user.get_username())
-
-
-@receiver(user_login_failed)
-def _record_failed_login(sender, credentials, request=None, **kwargs) -> None:
-    AuditEvent.record(AuditEvent.Action.LOGIN_FAILED, actor=known_username(credentials))
-
-
-@receiver(otp_verification_failed)
-def _record_failed_code(sender, user, **kwargs) -> None:
-    AuditEvent.record(AuditEvent.Action.LOGIN_FAILED, actor=user.get_username(), step="code")
-
-
-def known_username(credentials: dict) -> str:
-    """The username of a failed login, only if such an account exists: a password typed
-    into the username box must not end up in the audit trail."""
-    username = credentials.get("username", "")
-    exists = get_user_model().objects.filter(username=username).exists()
-    return username if exists else "(unknown username)"
-
-
-# --- Testimonies ---------------------------------------------------------------------
-
-SEALED_HERE = _("Texts are sealed on this server: it holds no private key.")
 
 
 class ViolenceFormFilter(admin.SimpleListFilter):
@@ -70,39 +37,6 @@ class ViolenceFormFilter(admin.SimpleListFilter):
         if self.value() in ViolenceForm.values:
             return queryset.with_violence_form(self.value())
         return queryset
-
-
-class ModerationForm(forms.ModelForm):
-    campaign_text = forms.CharField(
-        label=_("Campaign text"),
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
-        help_text=_("The redacted copy the campaign may use. The original is never exported."),
-    )
-
-    class Meta:
-        model = Testimony
-        fields: list[str] = []
-
-    def __init__(self, *args, suggestion: str | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.cannot_open = None
-        if not keyring().can_open:
-            self.fields["campaign_text"].disabled = True
-            self.cannot_open = SEALED_HERE
-            return
-        try:
-            current = self.instance.open_campaign_text()
-        except crypto.SealError as error:
-            self.fields["campaign_text"].disabled = True
-            self.cannot_open = _("The campaign text cannot be opened: %(error)s") % {"error": error}
-            return
-        self.initial["campaign_text"] = suggestion if suggestion is not None else (current or "")
-        self.fields["campaign_text"].initial = self.initial["campaign_text"]
-
-    def clean_campaign_text(self) -> str:
-        return self.cleaned_data["campaign_text"].replace("\r\n", "\n")
 
 
 @admin.register(Testimony)
@@ -133,12 +67,12 @@ class TestimonyAdmin(admin.ModelAdmin):
         "violence_forms_display",
         "age_group",
         "region",
-        "role",
+        "teller",
         "consent",
     ]
     fieldsets = [
         (None, {"fields": ["short_id", "received_on", "language", "status", "consent"]}),
-        (_("Answers"), {"fields": ["violence_forms_display", "age_group", "region", "role"]}),
+        (_("Answers"), {"fields": ["violence_forms_display", "age_group", "region", "teller"]}),
         (_("Campaign text"), {"fields": ["campaign_text"]}),
     ]
 
@@ -162,14 +96,15 @@ class TestimonyAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("length"))
     def length_display(self, obj: Testimony) -> str:
-        kib = max(1, (obj.sealed_length - crypto.SEALED_OVERHEAD) // crypto.BUCKET)
+        sealed_length = cast(Any, obj).sealed_length  # annotated by get_queryset
+        kib = max(1, (sealed_length - crypto.SEALED_OVERHEAD) // crypto.BUCKET)
         return f"{kib} KiB"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # testimonies arrive only through the public form
 
-    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs) -> Any:
+        form: Any = super().get_form(request, obj, change, **kwargs)
         suggestion = getattr(request, "untold_suggestion", None)
         if suggestion is None:
             return form
@@ -188,18 +123,19 @@ class TestimonyAdmin(admin.ModelAdmin):
             if testimony is not None and self.has_view_permission(request, testimony):
                 original = self.open_original(request, testimony)
                 if isinstance(original, str):
-                    request.untold_suggestion = suggest_campaign_text(original)
+                    cast(Any, request).untold_suggestion = suggest_campaign_text(original)
         response = super().change_view(request, object_id, form_url, extra_context)
-        testimony = getattr(response, "context_data", {}).get("original")
-        if isinstance(response, TemplateResponse) and testimony is not None:
-            response.context_data.update(self.original_context(request, testimony))
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            testimony = response.context_data.get("original")
+            if testimony is not None:
+                response.context_data.update(self.original_context(request, testimony))
         return response
 
     def open_original(self, request: HttpRequest, testimony: Testimony) -> str | dict:
         """The original text, opened once per request and on record; or, if it may not or
         cannot be opened, the context that says so. Never ciphertext as text."""
         if hasattr(request, "untold_original"):
-            return request.untold_original
+            return cast(Any, request).untold_original
         if not request.user.has_perm("submissions.view_original"):
             result: str | dict = {"original_refused": True}
         elif not keyring().can_open:
@@ -215,7 +151,7 @@ class TestimonyAdmin(admin.ModelAdmin):
                 AuditEvent.record(
                     AuditEvent.Action.VIEWED, actor=request.user.get_username(), testimony=testimony
                 )
-        request.untold_original = result
+        cast(Any, request).untold_original = result
         return result
 
     def original_context(self, request: HttpRequest, testimony: Testimony) -> dict:
@@ -267,12 +203,12 @@ class TestimonyAdmin(admin.ModelAdmin):
         obj.delete_for_good(by=request.user.get_username())
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        queryset.delete_for_good(by=request.user.get_username())
+        cast(TestimonyQuerySet, queryset).delete_for_good(by=request.user.get_username())
 
     @admin.action(
         description=_("Approve selected (those with a campaign text)"), permissions=["change"]
     )
-    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def approve(self, request: HttpRequest, queryset: TestimonyQuerySet) -> None:
         approved, skipped = queryset.approve(by=request.user.get_username())
         self.message_user(
             request,
@@ -292,7 +228,7 @@ class TestimonyAdmin(admin.ModelAdmin):
             )
 
     @admin.action(description=_("Reject selected"), permissions=["change"])
-    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def reject(self, request: HttpRequest, queryset: TestimonyQuerySet) -> None:
         count = queryset.reject(by=request.user.get_username())
         self.message_user(
             request,

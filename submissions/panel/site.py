@@ -18,6 +18,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from submissions import ratelimit
+from submissions.panel.views import export, statistics
 
 
 class PanelLoginForm(OTPAdminAuthenticationForm):
@@ -60,8 +61,6 @@ class PanelSite(OTPAdminSite):
         return super().login(request, extra_context)
 
     def get_urls(self):
-        from submissions.views import export, statistics
-
         extra = [
             path("statistics/", self.admin_view(statistics), name="statistics"),
             path("export/", self.admin_view(export), name="export"),

@@ -1,0 +1,64 @@
+"""The panel's forms: the moderator's campaign text, and the export's options."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from submissions import crypto
+from submissions.keys import keyring
+from submissions.models import StrOrPromise, Testimony
+
+SEALED_HERE = _("Texts are sealed on this server: it holds no private key.")
+
+
+class ModerationForm(forms.ModelForm):
+    campaign_text = forms.CharField(
+        label=_("Campaign text"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
+        help_text=_("The redacted copy the campaign may use. The original is never exported."),
+    )
+
+    class Meta:
+        model = Testimony
+        fields: list[str] = []
+
+    def __init__(self, *args, suggestion: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cannot_open: StrOrPromise | None = None
+        if not keyring().can_open:
+            self.fields["campaign_text"].disabled = True
+            self.cannot_open = SEALED_HERE
+            return
+        try:
+            current = self.instance.open_campaign_text()
+        except crypto.SealError as error:
+            self.fields["campaign_text"].disabled = True
+            self.cannot_open = _("The campaign text cannot be opened: %(error)s") % {"error": error}
+            return
+        self.initial["campaign_text"] = suggestion if suggestion is not None else (current or "")
+        self.fields["campaign_text"].initial = self.initial["campaign_text"]
+
+    def clean_campaign_text(self) -> str:
+        return self.cleaned_data["campaign_text"].replace("\r\n", "\n")
+
+
+class ExportForm(forms.Form):
+    k = forms.IntegerField(
+        label=_("k (each combination shared by at least this many rows)"), min_value=2
+    )
+    bom = forms.BooleanField(
+        label=_("Add a byte-order mark (Excel needs it to show Kazakh and Russian)"),
+        required=False,
+        initial=True,
+    )
+
+    def clean_k(self) -> int:
+        if self.cleaned_data["k"] < settings.UNTOLD_EXPORT_K:
+            raise forms.ValidationError(
+                _("k must be at least %(k)s.") % {"k": settings.UNTOLD_EXPORT_K}
+            )
+        return self.cleaned_data["k"]

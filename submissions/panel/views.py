@@ -1,0 +1,87 @@
+"""The panel's own pages beside the admin's: statistics and the export.
+
+Promise: campaign staff never see a count small enough to single someone out, and an
+export is on record, with its row count, before its first byte leaves.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from submissions.crypto import NoPrivateKeyError
+from submissions.export import start as start_export
+from submissions.models import Testimony
+from submissions.panel.forms import ExportForm
+
+SMALL_COUNT = 5
+
+
+@permission_required("submissions.view_statistics", raise_exception=True)
+def statistics(request: HttpRequest) -> HttpResponse:
+    """Counts and bar charts for moderators and campaign staff. Staff who may not read
+    testimonies see counts below 5 as "<5", so that a rare group cannot be singled out."""
+    suppress = not request.user.has_perm("submissions.change_testimony")
+    charts = []
+    titles = {
+        "status": _("By status"),
+        "day": _("By day received"),
+        "language": _("By language"),
+        "form": _("By form of violence"),
+        "age_group": _("By age group"),
+        "region": _("By region"),
+    }
+    for key, rows in Testimony.objects.statistics().items():
+        charts.append({"key": key, "title": titles[key], "bars": bar_chart(rows, suppress)})
+    context = {
+        **admin.site.each_context(request),
+        "charts": charts,
+        "suppress": suppress,
+        "title": _("Statistics"),
+    }
+    return render(request, "admin/statistics.html", context)
+
+
+def bar_chart(rows: list[tuple[str, int]], suppress: bool) -> list[dict]:
+    """Bars as (label, shown count, width in per cent, y offset) for a server-drawn SVG."""
+    top = max((count for _, count in rows), default=0) or 1
+    bars = []
+    for index, (label, count) in enumerate(rows):
+        hidden = suppress and 0 < count < SMALL_COUNT
+        bars.append(
+            {
+                "label": label,
+                "shown": f"<{SMALL_COUNT}" if hidden else str(count),
+                "width": 0 if hidden else round(100 * count / top, 1),
+                "y": index * 24,
+            }
+        )
+    return bars
+
+
+@permission_required("submissions.export", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def export(request: HttpRequest) -> HttpResponseBase:
+    """The export page; its POST streams the CSV. The audit event is written before the
+    first byte, with the row count the plan already knows."""
+    form = ExportForm(request.POST or None, initial={"k": settings.UNTOLD_EXPORT_K})
+    context = {**admin.site.each_context(request), "form": form, "title": _("Export")}
+    if request.method == "GET" or not form.is_valid():
+        return render(request, "admin/export.html", context, status=400 if form.errors else 200)
+    bom = form.cleaned_data["bom"]
+    try:
+        plan = start_export(k=form.cleaned_data["k"], bom=bom, actor=request.user.get_username())
+    except NoPrivateKeyError as error:
+        context["cannot_open"] = error
+        return render(request, "admin/export.html", context, status=503)
+    response = StreamingHttpResponse(plan.stream(bom=bom), content_type="text/csv; charset=utf-8")
+    filename = f"untold-export-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
