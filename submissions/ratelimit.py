@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
+from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 
 from submissions.campaign import campaign_today
@@ -201,7 +202,7 @@ def count(
     now = int(time.time())
     client_left, site_left = max(1, client_end - now), max(1, site_end - now)
     if isinstance(cache, RedisCache):
-        redis = cache.client.get_client(write=True)
+        redis = get_redis_connection("default")
         keys = [cache.make_key(client), cache.make_key(site)]
         args = [client_left, client_limit, site_left, int(spend)]
         mine, everyone = redis.register_script(COUNT_SCRIPT)(keys=keys, args=args, client=redis)
