@@ -43,7 +43,7 @@ def up_to(step: str) -> Callable[[HttpRequest], HttpResponse]:
         if "rate-limit" in parts and ratelimit.check(
             request,
             "submit",
-            per_client=settings.UNTOLD_RATE_PER_CLIENT,
+            own=[(ratelimit.client_key(request), settings.UNTOLD_RATE_PER_CLIENT)],
             site=settings.UNTOLD_RATE_SITE,
         ):
             return HttpResponse(status=429)

@@ -12,9 +12,9 @@ class SubmissionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported for what they register: the system checks, the panel's model pages
-        # and its sign-in receivers.
-        from submissions import checks  # noqa: F401
+        # Imported for what they register: the system checks, the audit of account
+        # changes, the panel's model pages and its sign-in receivers.
+        from submissions import accounts, checks  # noqa: F401
         from submissions.panel import admin, sessions  # noqa: F401
 
 

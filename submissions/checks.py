@@ -7,6 +7,10 @@ with a message that names the variable and says how to fix it.
 
 from __future__ import annotations
 
+import os
+import stat
+from contextlib import suppress
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import connections
@@ -22,6 +26,7 @@ RATES = (
     "UNTOLD_RATE_SITE",
     "UNTOLD_RATE_WITHDRAW_PER_CLIENT",
     "UNTOLD_RATE_LOGIN_PER_USERNAME",
+    "UNTOLD_RATE_LOGIN_PER_CLIENT",
     "UNTOLD_RATE_LOGIN_SITE",
 )
 MINIMUMS = {"UNTOLD_EXPORT_K": 2, "UNTOLD_GRACE_MINUTES": 0, "UNTOLD_RETAIN_DAYS": 1}
@@ -186,6 +191,16 @@ def check_keys(app_configs, **kwargs) -> list[Error | Warning]:
                 id="submissions.E010",
             )
         )
+    problems += [
+        Warning(
+            f"The private key file {name} can be read by other users of this host "
+            f"(mode {mode:o}).",
+            hint=f"Run `chmod 600 {name}`: only the account that runs Untold may read it.",
+            id="submissions.W003",
+        )
+        for name, mode in key_file_modes()
+        if mode & 0o077
+    ]
     if settings.UNTOLD_ROLE == "moderation" and not ring.can_open:
         problems.append(
             Warning(
@@ -196,6 +211,15 @@ def check_keys(app_configs, **kwargs) -> list[Error | Warning]:
             )
         )
     return problems
+
+
+def key_file_modes() -> list[tuple[str, int]]:
+    """The permission bits of each configured private key file that can be read."""
+    modes = []
+    for name in settings.UNTOLD_PRIVATE_KEY_FILES:
+        with suppress(OSError):
+            modes.append((name, stat.S_IMODE(os.stat(name).st_mode)))
+    return modes
 
 
 @register()

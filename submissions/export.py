@@ -21,15 +21,17 @@ import secrets
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
 
-from django.db import connections
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from submissions.choices import Consent
-from submissions.crypto import NoPrivateKeyError
+from submissions.crypto import NoPrivateKeyError, SealError
 from submissions.keys import keyring
 from submissions.models import CAMPAIGN_TEXT_FIELD, AuditEvent, Testimony
 
@@ -52,6 +54,8 @@ DANGEROUS = frozenset("=+-@\t\r\n\0'")
 BOM = "\ufeff"
 CHUNK_BYTES = 64 * 1024
 BUCKET_ROWS = 1000
+# The database alias an export reads its snapshot through (untold/settings.py).
+SNAPSHOT = "snapshot"
 
 # A quasi-identifier combination: week, language, age group, region, teller.
 Key = tuple[str, str, str, str, str]
@@ -153,6 +157,21 @@ class ExportPlan:
         secrets.SystemRandom().shuffle(buckets)
         return cls(queryset, shown, rows=total - suppressed, suppressed=suppressed, buckets=buckets)
 
+    def unopened(self) -> int:
+        """How many of the campaign texts this export would write fail to open. Each is
+        opened and dropped at once: memory stays flat."""
+        ring = keyring()
+        quoted = self.queryset.filter(consent=Consent.QUOTE).values_list(
+            "id", "sealed_campaign_text"
+        )
+        failed = 0
+        for record_id, sealed in quoted.order_by().iterator(2000):
+            try:
+                ring.open_campaign(sealed, record_id=record_id, field_name=CAMPAIGN_TEXT_FIELD)
+            except SealError:
+                failed += 1
+        return failed
+
     def stream(self, *, bom: bool = True) -> Iterator[bytes]:
         """Second pass: the CSV as UTF-8 chunks of about 64 KiB.
 
@@ -223,7 +242,8 @@ class ExportPlan:
             # form a costlier join.
             model = self.queryset.model
             exportable = self.queryset.filter(pk=OuterRef("pk"))
-            rows = model._default_manager.filter(**within).filter(Exists(exportable))
+            rows = model._default_manager.using(self.queryset.db).filter(**within)
+            rows = rows.filter(Exists(exportable))
         return rows.values_list(
             "id",
             "received_on",
@@ -244,15 +264,59 @@ def shuffled(rows: list) -> list:
     return [row for _, row in sorted(zip(keys, rows, strict=True), key=itemgetter(0))]
 
 
-def start(*, k: int, bom: bool, actor: str) -> ExportPlan:
-    """Plan the export of everything exportable and put it on record (who, options, row
-    count) before the first byte leaves. Refuses a server that cannot open campaign texts
-    rather than send a file that breaks off at its first row."""
+class CannotExport(Exception):
+    """Some campaign texts the export would write cannot be opened: it is refused whole."""
+
+    def __init__(self, unopened: int) -> None:
+        self.unopened = unopened
+        super().__init__(f"{unopened} campaign texts cannot be opened")
+
+
+@contextmanager
+def snapshot() -> Iterator[str]:
+    """The database alias to read one export from, holding one unchanging view of the
+    data for as long as the export takes, so that a withdrawal between the plan and the
+    stream cannot leave a group smaller than k.
+
+    On PostgreSQL the export reads through its own connection ("snapshot", the same
+    database) in a REPEATABLE READ, READ ONLY transaction, while its audit event is
+    committed at once through the usual one: a download cut off or a worker killed
+    mid-way keeps its record. Where there is no such connection (SQLite), or the caller
+    already holds a transaction (a test, a command's own), it reads where it is."""
+    if SNAPSHOT not in settings.DATABASES or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        yield DEFAULT_DB_ALIAS
+        return
+    with transaction.atomic(using=SNAPSHOT), connections[SNAPSHOT].cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield SNAPSHOT
+
+
+def start(*, k: int, bom: bool, actor: str) -> tuple[ExportPlan, Iterator[bytes]]:
+    """Plan the export of everything exportable, check that every campaign text it will
+    write opens, and put it on record (who, options, row count) before the first byte
+    leaves; return the plan and the chunks of the file, read from the plan's snapshot.
+
+    Refuses a server that cannot open campaign texts (NoPrivateKeyError), and an export
+    in which any campaign text fails to open (CannotExport, on record as refused): a
+    file that would break off part-way is never begun."""
     if not keyring().can_open:
         raise NoPrivateKeyError(
             "no private key is configured here: campaign texts cannot be opened"
         )
-    plan = ExportPlan.build(Testimony.objects.exportable(), k=k)
+    held = ExitStack()
+    alias = held.enter_context(snapshot())
+    try:
+        plan = ExportPlan.build(Testimony.objects.using(alias).exportable(), k=k)
+        unopened = plan.unopened()
+    except BaseException:
+        held.close()
+        raise
+    if unopened:
+        held.close()
+        AuditEvent.record(
+            AuditEvent.Action.EXPORT_FAILED, actor=actor, unopened=unopened, rows=plan.rows, k=k
+        )
+        raise CannotExport(unopened)
     AuditEvent.record(
         AuditEvent.Action.EXPORTED,
         actor=actor,
@@ -261,4 +325,9 @@ def start(*, k: int, bom: bool, actor: str) -> ExportPlan:
         k=k,
         bom=bom,
     )
-    return plan
+
+    def chunks() -> Iterator[bytes]:
+        with held:
+            yield from plan.stream(bom=bom)
+
+    return plan, chunks()

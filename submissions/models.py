@@ -67,9 +67,15 @@ class TestimonyQuerySet(models.QuerySet):
         self, action: str, by: str, change: Callable[[models.QuerySet], object]
     ) -> int:
         """Apply ``change`` to these testimonies and record ``action`` for each, in one
-        transaction: the change and its audit trail stand or fall together."""
+        transaction: the change and its audit trail stand or fall together.
+
+        The rows are locked first (on PostgreSQL; SQLite's IMMEDIATE transactions take
+        the whole database), and a row that someone changed meanwhile is judged again by
+        this queryset's conditions once its lock is granted: two moderators approving
+        at once record one approval, and a campaign text blanked meanwhile keeps the
+        testimony from being approved without one."""
         with transaction.atomic():
-            ids = list(self.values_list("id", flat=True))
+            ids = list(self.select_for_update().values_list("id", flat=True))
             change(self.model.objects.filter(id__in=ids))
             AuditEvent.objects.bulk_create(
                 AuditEvent(action=action, actor=by, testimony_id=record_id) for record_id in ids
@@ -183,16 +189,17 @@ class Testimony(models.Model):
         self.receipt_digest = receipts.digest(code)
 
     def approve(self, *, by: str) -> None:
-        if self.sealed_campaign_text is None:
+        """Approve this testimony, on record, unless it is approved already. Raises
+        ValueError, changing nothing, if it has no campaign text (as stored now)."""
+        _, skipped = type(self).objects.filter(pk=self.pk).approve(by=by)
+        if skipped:
             raise ValueError("a testimony is approved only with a campaign text")
-        self.set_status(Status.APPROVED, by=by, action=AuditEvent.Action.APPROVED)
+        self.status = Status.APPROVED
 
     def reject(self, *, by: str) -> None:
-        self.set_status(Status.REJECTED, by=by, action=AuditEvent.Action.REJECTED)
-
-    def set_status(self, status: str, *, by: str, action: str) -> None:
-        type(self).objects.filter(pk=self.pk).set_status(status, by=by, action=action)
-        self.status = status
+        """Reject this testimony, on record, unless it is rejected already."""
+        type(self).objects.filter(pk=self.pk).reject(by=by)
+        self.status = Status.REJECTED
 
     def delete_for_good(self, *, by: str) -> None:
         type(self).objects.filter(pk=self.pk).delete_for_good(by=by)
@@ -223,13 +230,33 @@ class AuditEvent(models.Model):
         LOGIN_FAILED = "login_failed", _("failed login")
         ROTATED_KEYS = "rotated_keys", _("rotated keys")
         PURGED = "purged", _("purged")
+        EXPORT_FAILED = "export_failed", _("export refused")
+        ACCOUNT_CREATED = "account_created", _("created account")
+        ACCOUNT_DELETED = "account_deleted", _("deleted account")
+        ACCOUNT_DEACTIVATED = "account_deactivated", _("deactivated account")
+        ACCOUNT_REACTIVATED = "account_reactivated", _("reactivated account")
+        STAFF_GRANTED = "staff_granted", _("made staff")
+        STAFF_REVOKED = "staff_revoked", _("removed from staff")
+        SUPERUSER_GRANTED = "superuser_granted", _("made superuser")
+        SUPERUSER_REVOKED = "superuser_revoked", _("removed superuser")
+        GROUP_ADDED = "group_added", _("added to group")
+        GROUP_REMOVED = "group_removed", _("removed from group")
+        PERMISSION_ADDED = "permission_added", _("gave permission")
+        PERMISSION_REMOVED = "permission_removed", _("took permission")
+        GROUP_PERMISSION_ADDED = "group_permission_added", _("gave group permission")
+        GROUP_PERMISSION_REMOVED = "group_permission_removed", _("took group permission")
+        PASSWORD_CHANGED = "password_changed", _("set password")
+        DEVICE_ADDED = "device_added", _("added second factor")
+        DEVICE_REMOVED = "device_removed", _("removed second factor")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(default=timezone.now, editable=False)
     actor = models.CharField(max_length=150)
-    action = models.CharField(max_length=20, choices=Action.choices)
+    action = models.CharField(max_length=30, choices=Action.choices)
     # Not a foreign key: the event outlives a deleted or purged testimony.
     testimony_id = models.UUIDField(null=True, blank=True)
+    # The account (or group) a change to accounts was made to; empty for other events.
+    subject = models.CharField(max_length=160, blank=True, default="")
     detail = models.JSONField(default=dict, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()

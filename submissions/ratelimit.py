@@ -33,7 +33,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -102,7 +102,7 @@ def daily_hmac(purpose: str, value: str) -> str:
     return salted_hmac(f"untold.{purpose}|{day}", value, algorithm="sha256").hexdigest()
 
 
-def client_key(group: str, request: HttpRequest) -> str:
+def client_key(request: HttpRequest) -> str:
     return daily_hmac("rate-limit", client_address(request))
 
 
@@ -113,9 +113,9 @@ def normalized_username(username: str) -> str:
     return unicodedata.normalize("NFKC", username.strip()).casefold()
 
 
-def username_key(group: str, request: HttpRequest) -> str:
-    """Panel login attempts are counted per username, never per address; the username is
-    keyed so that the cache does not hold the names of accounts in clear."""
+def username_key(request: HttpRequest) -> str:
+    """Panel login attempts are counted per username as well as per client; the username
+    is keyed so that the cache does not hold the names of accounts in clear."""
     return daily_hmac("login", normalized_username(request.POST.get("username", "")))
 
 
@@ -144,77 +144,111 @@ class Limited:
         return response
 
 
+@dataclass(frozen=True)
+class Counter:
+    """One counter: its cache key, its limit and the seconds left in its window."""
+
+    key: str
+    limit: int
+    seconds_left: int
+
+    @classmethod
+    def of(cls, group: str, rate: str, value: str, now: float) -> Counter:
+        parsed = parse_rate(rate)
+        end = parsed.window_end(now)
+        return cls(cache_key(group, rate, value, now), parsed.limit, max(1, end - int(now)))
+
+
 def check(
     request: HttpRequest,
     group: str,
     *,
-    per_client: str,
+    own: Sequence[tuple[str, str]],
     site: str,
     spend: bool = True,
-    client_key: Callable[[str, HttpRequest], str] = client_key,
+    now: float | None = None,
 ) -> Limited | None:
-    """Count this request against its client's limit and, if ``spend`` and the client is
-    within its own limit, against the site's; say how long to wait if either is full.
+    """Count this request against its own limits (``own``: pairs of a keyed value, such
+    as ``client_key(request)``, and its rate) and, if ``spend`` and it is within all of
+    them, against the site's; say how long to wait if any is full.
 
     If the cache cannot be reached the request is let through (failing open keeps
     testimonies coming) and the log says so without any client detail."""
-    now = time.time()
-    client_rate, site_rate = parse_rate(per_client), parse_rate(site)
-    client = cache_key(group, per_client, client_key(group, request), now)
-    everyone = cache_key(group, site, "site", now)
-    client_end, site_end = client_rate.window_end(now), site_rate.window_end(now)
+    now = time.time() if now is None else now
+    mine = [Counter.of(group, rate, value, now) for value, rate in own]
+    everyone = Counter.of(group, site, "site", now)
     try:
-        client_count, site_count = count(
-            client, client_end, client_rate.limit, everyone, site_end, spend=spend
-        )
+        counts = count(mine, everyone, spend=spend)
     except Exception as error:  # any cache failure: fail open, as the docstring says
         logger.warning("rate limit skipped: cache unavailable (%s)", type(error).__name__)
         return None
     # In a window's last second the time left is 0: never tell anyone to retry at once.
-    if client_count > client_rate.limit:
-        return Limited(retry_after=max(1, client_end - int(now)))
-    if spend and site_count > site_rate.limit:
-        return Limited(retry_after=max(1, site_end - int(now)), site_wide=True)
+    waits = [c.seconds_left for c, n in zip(mine, counts, strict=False) if n > c.limit]
+    if waits:
+        return Limited(retry_after=max(waits))
+    if spend and counts[-1] > everyone.limit:
+        return Limited(retry_after=everyone.seconds_left, site_wide=True)
     return None
 
 
+def forgive(group: str, *, own: Sequence[tuple[str, str]], site: str, now: float) -> None:
+    """Take back what ``check`` counted at ``now`` for a request that spent the site's
+    budget and turned out to deserve no count (a sign-in that succeeded), so that only
+    failures count."""
+    counters = [Counter.of(group, rate, value, now) for value, rate in own]
+    counters.append(Counter.of(group, site, "site", now))
+    cache = caches["default"]
+    for counter in counters:
+        try:
+            cache.decr(counter.key)
+        except ValueError:
+            pass  # the window ended meanwhile: nothing left to take back
+        except Exception as error:  # as in check: the cache may be down
+            logger.warning("rate limit not forgiven: cache unavailable (%s)", type(error).__name__)
+            return
+
+
 # One command (EVALSHA): one round trip, atomic, and far less client work than a
-# pipeline. The site counter is touched only when the request spends it and its
-# client is within its own limit. Each new counter expires at its window's end
-# (ARGV[1] and ARGV[3]: the seconds left until it).
+# pipeline. KEYS are the request's own counters, then the site's; ARGV holds, for
+# each, the seconds left in its window and its limit, then whether the request spends
+# the site's budget. The site counter is touched only when the request spends it and
+# is within every one of its own limits. Each new counter expires at its window's end.
 COUNT_SCRIPT = """
-local mine = redis.call('INCR', KEYS[1])
-if mine == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if mine > tonumber(ARGV[2]) or ARGV[4] == '0' then return {mine, 0} end
-local everyone = redis.call('INCR', KEYS[2])
-if everyone == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
-return {mine, everyone}
+local counts, over = {}, false
+for i = 1, #KEYS - 1 do
+    counts[i] = redis.call('INCR', KEYS[i])
+    if counts[i] == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i - 1]) end
+    if counts[i] > tonumber(ARGV[2 * i]) then over = true end
+end
+local site = #KEYS
+counts[site] = 0
+if not over and ARGV[2 * site + 1] == '1' then
+    counts[site] = redis.call('INCR', KEYS[site])
+    if counts[site] == 1 then redis.call('EXPIRE', KEYS[site], ARGV[2 * site - 1]) end
+end
+return counts
 """
 
 
-def count(
-    client: str, client_end: int, client_limit: int, site: str, site_end: int, *, spend: bool
-) -> tuple[int, int]:
-    """Add one to the client's counter and, if it is within ``client_limit`` and the
-    request spends the site's budget, to the site's; return both counts (the site's is
-    0 when untouched)."""
+def count(mine: Sequence[Counter], everyone: Counter, *, spend: bool) -> list[int]:
+    """Add one to each of the request's own counters and, if it is within all of their
+    limits and spends the site's budget, to the site's; return the counts, the site's
+    last (0 when untouched)."""
     cache = caches["default"]
-    now = int(time.time())
-    client_left, site_left = max(1, client_end - now), max(1, site_end - now)
     if isinstance(cache, RedisCache):
         redis = get_redis_connection("default")
-        keys = [cache.make_key(client), cache.make_key(site)]
-        args = [client_left, client_limit, site_left, int(spend)]
-        mine, everyone = redis.register_script(COUNT_SCRIPT)(keys=keys, args=args, client=redis)
-        return int(mine), int(everyone)
+        counters = [*mine, everyone]
+        keys = [cache.make_key(c.key) for c in counters]
+        args = [value for c in counters for value in (c.seconds_left, c.limit)] + [int(spend)]
+        counts = redis.register_script(COUNT_SCRIPT)(keys=keys, args=args, client=redis)
+        return [int(n) for n in counts]
     # Local memory (development and tests): the same counting, key by key.
-    mine = increment(cache, client, client_left)
-    if mine > client_limit or not spend:
-        return mine, 0
-    return mine, increment(cache, site, site_left)
+    counts = [increment(cache, c) for c in mine]
+    over = any(n > c.limit for c, n in zip(mine, counts, strict=True))
+    return [*counts, 0 if over or not spend else increment(cache, everyone)]
 
 
-def increment(cache: BaseCache, key: str, seconds_left: int) -> int:
-    if cache.add(key, 1, seconds_left):
+def increment(cache: BaseCache, counter: Counter) -> int:
+    if cache.add(counter.key, 1, counter.seconds_left):
         return 1
-    return cache.incr(key)
+    return cache.incr(counter.key)

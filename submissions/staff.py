@@ -1,10 +1,11 @@
 """The staff groups of the moderation panel, and what each may do.
 
 Promise: reading original text is the moderators' alone; campaign staff see only
-statistics and the anonymized export; administrators manage accounts and read the
-audit trail, and never read a story. These are the only groups, defined here once
-and used by the migration that creates them, by the commands that grant them and by
-the tests.
+statistics and the anonymized export; administrators list, deactivate and reactivate
+accounts and read the audit trail, and never read a story. No group can be given or
+changed from the panel: only the command line on the moderation host does that.
+These are the only groups, defined here once and used by the migration that creates
+them, by the commands that grant them and by the tests.
 """
 
 from __future__ import annotations
@@ -35,20 +36,11 @@ PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("submissions", "view_statistics"),
         ("submissions", "export"),
     ],
+    # Accounts are listed, deactivated and reactivated in the panel; everything else
+    # about them (groups, passwords, second factors) is done on the command line.
     StaffGroup.ADMINISTRATOR: [
         ("auth", "view_user"),
-        ("auth", "add_user"),
         ("auth", "change_user"),
-        ("auth", "delete_user"),
-        ("auth", "view_group"),
-        ("otp_totp", "view_totpdevice"),
-        ("otp_totp", "add_totpdevice"),
-        ("otp_totp", "change_totpdevice"),
-        ("otp_totp", "delete_totpdevice"),
-        ("otp_static", "view_staticdevice"),
-        ("otp_static", "add_staticdevice"),
-        ("otp_static", "change_staticdevice"),
-        ("otp_static", "delete_staticdevice"),
         ("submissions", "view_auditevent"),
     ],
 }

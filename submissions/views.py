@@ -55,7 +55,7 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
     limited = ratelimit.check(
         request,
         "submit",
-        per_client=settings.UNTOLD_RATE_PER_CLIENT,
+        own=[(ratelimit.client_key(request), settings.UNTOLD_RATE_PER_CLIENT)],
         site=settings.UNTOLD_RATE_SITE,
         spend=valid and not form.is_from_a_robot,
     )
@@ -169,7 +169,7 @@ def withdraw(request: HttpRequest) -> HttpResponse:
     limited = ratelimit.check(
         request,
         "withdraw",
-        per_client=settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT,
+        own=[(ratelimit.client_key(request), settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT)],
         site=settings.UNTOLD_RATE_SITE,
         spend=valid,
     )

@@ -57,6 +57,32 @@ def new_testimony(
     return testimony
 
 
+def another_connection():
+    """A second PostgreSQL connection to the test database, outside Django: another
+    moderator, or a withdrawal, working at the same moment."""
+    import psycopg
+    from django.db import connection
+
+    config = connection.settings_dict
+    return psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"],
+        password=config["PASSWORD"] or None,
+        dbname=config["NAME"],
+    )
+
+
+def wait_for_a_waiting_lock(observer) -> None:
+    """Return once some PostgreSQL backend waits for a lock; fail after 3 seconds."""
+    from tests.servers import wait_for
+
+    def waiting() -> int:
+        return observer.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+
+    assert wait_for(waiting, seconds=3, step=0.01), "nobody waited for the lock"
+
+
 @pytest.fixture(scope="session")
 def key_pair(tmp_path_factory) -> KeyPair:
     return write_key_pair(tmp_path_factory.mktemp("keys"))

@@ -374,15 +374,17 @@ PRODUCTION_COOKIE_SETTINGS = """
 from django.conf import settings
 print(settings.DEBUG, settings.CSRF_COOKIE_SECURE, settings.SESSION_COOKIE_SECURE,
       settings.CSRF_COOKIE_HTTPONLY, settings.CSRF_COOKIE_AGE, settings.CSRF_COOKIE_SAMESITE,
-      settings.SESSION_EXPIRE_AT_BROWSER_CLOSE)
+      settings.SESSION_EXPIRE_AT_BROWSER_CLOSE, settings.CSRF_COOKIE_NAME,
+      settings.SESSION_COOKIE_NAME)
 """
 
 
 @pytest.mark.parametrize(
     ("debug", "expected"),
     [
-        ("", "False True True True None Strict True"),
-        ("1", "True False False True None Strict True"),
+        # "__Host-": Secure, path /, no domain, so no sibling subdomain can plant them.
+        ("", "False True True True None Strict True __Host-csrftoken __Host-sessionid"),
+        ("1", "True False False True None Strict True csrftoken sessionid"),
     ],
 )
 def test_cookies_are_secure_outside_debug(debug, expected):
@@ -409,7 +411,7 @@ def request_from(address: str, **meta: str):
 
 
 def test_the_client_rate_limit_key_does_not_reveal_the_address():
-    key = client_key("submit", request_from(IP))
+    key = client_key(request_from(IP))
 
     assert IP not in key
     assert key != hashlib.sha256(IP.encode()).hexdigest()
@@ -420,45 +422,43 @@ def test_the_client_rate_limit_key_does_not_reveal_the_address():
 def test_the_client_rate_limit_key_changes_with_the_day():
     # 06:00 and 18:00 UTC are the same day in UTC and in Almaty (11:00 and 23:00).
     with time_machine.travel(datetime(2026, 12, 9, 6, 0, tzinfo=UTC), tick=False):
-        morning = client_key("submit", request_from(IP))
+        morning = client_key(request_from(IP))
     with time_machine.travel(datetime(2026, 12, 9, 18, 0, tzinfo=UTC), tick=False):
-        evening = client_key("submit", request_from(IP))
+        evening = client_key(request_from(IP))
     with time_machine.travel(datetime(2026, 12, 10, 6, 0, tzinfo=UTC), tick=False):
-        next_day = client_key("submit", request_from(IP))
+        next_day = client_key(request_from(IP))
 
     assert morning == evening
     assert next_day != evening
 
 
 def test_the_client_rate_limit_key_depends_on_the_server_secret(settings):
-    before = client_key("submit", request_from(IP))
+    before = client_key(request_from(IP))
     settings.SECRET_KEY = "another-" + settings.SECRET_KEY
 
-    assert client_key("submit", request_from(IP)) != before
+    assert client_key(request_from(IP)) != before
 
 
 def test_ipv6_clients_are_counted_by_their_64_bit_prefix():
-    same = client_key("submit", request_from("2001:db8:1234:5678::1"))
-    neighbour = client_key("submit", request_from("2001:db8:1234:5678:abcd:ef01:2345:6789"))
-    other = client_key("submit", request_from("2001:db8:1234:5679::1"))
+    same = client_key(request_from("2001:db8:1234:5678::1"))
+    neighbour = client_key(request_from("2001:db8:1234:5678:abcd:ef01:2345:6789"))
+    other = client_key(request_from("2001:db8:1234:5679::1"))
 
     assert same == neighbour
     assert other != same
 
 
 def test_ipv4_clients_are_counted_by_their_whole_address():
-    assert client_key("submit", request_from("198.51.100.7")) != client_key(
-        "submit", request_from("198.51.100.8")
-    )
+    assert client_key(request_from("198.51.100.7")) != client_key(request_from("198.51.100.8"))
 
 
 def test_the_configured_proxy_header_is_used_and_remote_addr_ignored(settings):
     settings.UNTOLD_CLIENT_IP_HEADER = "X-Real-IP"
 
-    via_one = client_key("submit", request_from("10.0.0.1", HTTP_X_REAL_IP="198.51.100.7"))
-    via_two = client_key("submit", request_from("10.0.0.2", HTTP_X_REAL_IP="198.51.100.7"))
-    other = client_key("submit", request_from("10.0.0.1", HTTP_X_REAL_IP="198.51.100.8"))
-    direct = client_key("submit", request_from("198.51.100.7"))
+    via_one = client_key(request_from("10.0.0.1", HTTP_X_REAL_IP="198.51.100.7"))
+    via_two = client_key(request_from("10.0.0.2", HTTP_X_REAL_IP="198.51.100.7"))
+    other = client_key(request_from("10.0.0.1", HTTP_X_REAL_IP="198.51.100.8"))
+    direct = client_key(request_from("198.51.100.7"))
 
     assert via_one == via_two == direct
     assert other != via_one
@@ -467,9 +467,9 @@ def test_the_configured_proxy_header_is_used_and_remote_addr_ignored(settings):
 def test_without_a_configured_header_a_client_set_header_is_ignored(settings):
     settings.UNTOLD_CLIENT_IP_HEADER = ""
 
-    forged = client_key("submit", request_from(IP, HTTP_X_REAL_IP="198.51.100.7"))
+    forged = client_key(request_from(IP, HTTP_X_REAL_IP="198.51.100.7"))
 
-    assert forged == client_key("submit", request_from(IP))
+    assert forged == client_key(request_from(IP))
 
 
 def test_clients_behind_the_proxy_are_limited_by_the_header(settings):

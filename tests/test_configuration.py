@@ -108,6 +108,28 @@ def test_production_database_checks_report_a_server_that_keeps_times(
     assert ("submissions.W002" in output_of(result)) is not clean
 
 
+def test_a_private_key_file_others_can_read_is_named(production_env, key_pair, tmp_path):
+    # Given a copy of the private key that the group and everyone else can read,
+    copy = tmp_path / "private-copy.pem"
+    copy.write_bytes(key_pair.private_file.read_bytes())
+    copy.chmod(0o644)
+    production_env["UNTOLD_PRIVATE_KEY_FILE"] = str(copy)
+
+    result = run("manage.py", "check", "--deploy", "--fail-level", "WARNING", env=production_env)
+
+    # the deploy check names the file and says how to fix it; 0600 passes again.
+    assert result.returncode != 0
+    assert "submissions.W003" in output_of(result)
+    assert f"chmod 600 {copy}" in output_of(result)
+    copy.chmod(0o600)
+    assert (
+        run(
+            "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=production_env
+        ).returncode
+        == 0
+    )
+
+
 def test_intake_role_with_public_keys_only_passes(production_env):
     del production_env["UNTOLD_PRIVATE_KEY_FILE"]
     env = production_env | {"UNTOLD_ROLE": "intake"}

@@ -254,6 +254,18 @@ def test_the_panel_streams_an_attachment_and_records_an_audit_event(sample, camp
     assert event.detail == {"rows": 10, "suppressed": 0, "k": 6, "bom": True}
 
 
+def test_the_commands_file_is_readable_by_its_owner_only(sample, tmp_path):
+    # Even over a file that was there before, readable by everyone:
+    target = tmp_path / "export.csv"
+    target.write_bytes(b"old")
+    target.chmod(0o644)
+
+    call_command("export_testimonies", output=str(target), stderr=io.StringIO())
+
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert rows(target.read_bytes())
+
+
 # --- flat memory -----------------------------------------------------------------------
 
 

@@ -339,7 +339,7 @@ def test_with_redis_stopped_stories_are_taken_and_moderation_keeps_working(
             },
         )
         assert refused.status == 200
-        assert "Please enter the correct username and password" in refused.body
+        assert "The username, password or code is not right" in refused.body
 
         # And the log says the limit was skipped, with no client detail at all
         assert wait_for(lambda: "rate limit skipped" in server.log(), seconds=10)

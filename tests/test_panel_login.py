@@ -7,6 +7,7 @@ up in the audit trail; a forgotten session must not stay open.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,6 +33,7 @@ Action = AuditEvent.Action
 def fresh_limits(settings):
     """Generous limits unless a test sets its own (conftest empties the cache)."""
     settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "100/h"
+    settings.UNTOLD_RATE_LOGIN_PER_CLIENT = "100/h"
     settings.UNTOLD_RATE_LOGIN_SITE = "1000/h"
 
 
@@ -231,11 +233,116 @@ def test_the_cache_keys_hold_neither_the_username_nor_the_client_address(setting
     def counted(value: str) -> int | None:
         return cache.get(cache_key("panel-login", "3/h", value))
 
-    keyed = username_key("panel-login", RequestFactory().post("/", {"username": "ann"}))
+    keyed = username_key(RequestFactory().post("/", {"username": "ann"}))
     assert counted(keyed) == 1
     assert counted("ann") is None
     assert counted("203.0.113.9") is None
     assert counted("127.0.0.1") is None
+
+
+def test_twins_of_a_username_share_its_count(settings, ann):
+    # Given an account locked after three failures,
+    settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "3/h"
+    user, device = ann
+    bea, _ = staff("rt_mod2", "moderator")
+    for _ in range(3):
+        log_in(browser(), "rt_mod2", password="wrong guess")
+
+    # its full-width, superscript and upper-case twins are refused as well: sign-in
+    # reads them all as the same name (NFKC), so the limit counts them as one.
+    for twin in ("ｒt_mod2", "rt_mod²", "ＲＴ_ＭＯＤ２", "RT_MOD2"):
+        assert log_in(browser(), twin, password="wrong guess").status_code == 429, twin
+    assert log_in(browser(), "ann", code=current_code(device)).status_code == 302
+
+
+def test_only_failed_sign_ins_count(settings, ann, traveller):
+    settings.UNTOLD_RATE_LOGIN_PER_USERNAME = "3/h"
+    user, device = ann
+
+    # Five sign-ins in a row, each with the code of its own 30-second step,
+    for _ in range(5):
+        assert log_in(browser(), "ann", code=current_code(device)).status_code == 302
+        traveller.shift(timedelta(seconds=30))
+
+    # leave the account open, and two failures still leave it open too.
+    for _ in range(2):
+        assert log_in(browser(), "ann", password="wrong guess").status_code == 200
+    assert log_in(browser(), "ann", code=current_code(device)).status_code == 302
+
+
+def test_one_client_flooding_the_sign_in_closes_it_to_nobody_else(settings, ann):
+    # Given a site-wide cap of 10 attempts and 5 per client,
+    settings.UNTOLD_RATE_LOGIN_SITE = "10/h"
+    settings.UNTOLD_RATE_LOGIN_PER_CLIENT = "5/h"
+    user, device = ann
+    flood = "198.51.100.66"
+
+    # when one client sends 70 posts, empty ones and guesses at many usernames,
+    answers = [
+        log_in(browser(), f"guess-{n}" if n % 2 else "", password="x", REMOTE_ADDR=flood)
+        for n in range(70)
+    ]
+
+    # it is held back on its own after its five,
+    assert {answer.status_code for answer in answers[5:]} == {429}
+    # and a moderator elsewhere still signs in.
+    client = browser()
+    assert (
+        log_in(client, "ann", code=current_code(device), REMOTE_ADDR="192.0.2.10").status_code
+        == 302
+    )
+    assert is_logged_in(client)
+
+
+def error_of(response) -> str:
+    """The failure message the login page shows, and its status."""
+    notes = re.findall(
+        r'<p class="errornote"[^>]*>\s*(.*?)\s*</p>', response.content.decode(), re.S
+    )
+    return f"{response.status_code} {notes}"
+
+
+def test_every_failed_sign_in_gets_the_same_answer(ann):
+    # Given ann, and bea with a device of her own,
+    user, device = ann
+    bea, bea_device = staff("bea", "moderator")
+
+    # every way of getting one factor wrong
+    answers = {
+        "wrong password": log_in(
+            browser(), "ann", password="wrong guess", code=current_code(device)
+        ),
+        "no code": log_in(browser(), "ann"),
+        "wrong code": log_in(browser(), "ann", code=wrong_code(device)),
+        "another's device": browser().post(
+            LOGIN,
+            {
+                "username": "ann",
+                "password": PASSWORD,
+                "otp_device": bea_device.persistent_id,
+                "otp_token": current_code(bea_device),
+                "next": PANEL,
+            },
+        ),
+        "unknown user": log_in(browser(), "nobody-here", code="123456"),
+    }
+
+    # gets one and the same answer, which says nothing of which factor failed.
+    shown = {case: error_of(response) for case, response in answers.items()}
+    assert len(set(shown.values())) == 1, shown
+    assert "The username, password or code is not right" in shown["no code"]
+    for response in answers.values():
+        assert "select a device" not in response.content.decode().lower()
+    assert not AuditEvent.objects.filter(action=Action.LOGGED_IN).exists()
+
+
+def test_the_login_page_offers_no_device_and_names_the_code_plainly():
+    page = browser().get(LOGIN).content.decode()
+
+    assert "otp_device" not in page
+    assert "<select" not in page
+    assert "The 6-digit code from your authenticator app, or a backup code." in page
+    assert "OTP" not in page
 
 
 # --- Sessions ------------------------------------------------------------------------------

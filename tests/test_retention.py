@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import DatabaseError, connection
 
 from submissions.campaign import Campaign
 from submissions.models import AuditEvent, Testimony
@@ -71,3 +72,35 @@ def test_the_privacy_page_states_the_purge_date(campaign, client):
     assert "10 December 2023, 23:59" in html
     assert "9 March 2024" in html  # 10 December 2023 + 90 days
     assert campaign.purge_on.isoformat() == "2024-03-09"
+
+
+REFUSE_AUDIT = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON submissions_auditevent "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is full'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'the audit trail is full'; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON submissions_auditevent "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+    ],
+}
+
+
+@pytest.mark.django_db
+def test_a_purge_whose_audit_event_fails_deletes_nothing(campaign):
+    # Given an audit trail that refuses every new event (a trigger, gone after the test),
+    with connection.cursor() as cursor:
+        for statement in REFUSE_AUDIT[connection.vendor]:
+            cursor.execute(statement)
+
+    # when the purge runs on its day, it fails,
+    with (
+        time_machine.travel(datetime.combine(campaign.purge_on, datetime.min.time(), UTC)),
+        pytest.raises(DatabaseError),
+    ):
+        purge()
+
+    # and every testimony is still there: the deletion and its record stand together.
+    assert Testimony.objects.count() == 3

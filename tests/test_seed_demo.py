@@ -9,6 +9,12 @@ from submissions.choices import Language, Status
 from submissions.models import Testimony
 
 
+@pytest.fixture(autouse=True)
+def demo_server(settings):
+    """A development machine: seed_demo runs only in debug, or when told otherwise."""
+    settings.DEBUG = True
+
+
 @pytest.mark.django_db
 def test_seed_demo_creates_sealed_records_in_every_status_and_language():
     call_command("seed_demo", count=60, random_seed=7, stdout=None)
@@ -30,4 +36,19 @@ def test_seed_demo_refuses_approved_records_without_a_private_key(intake_only):
         call_command("seed_demo", count=3, status="approved")
 
     call_command("seed_demo", count=3, status="new")
+    assert Testimony.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_a_server_outside_debug_unless_told(settings):
+    # Given a server outside debug, where invented stories would pass for real ones,
+    settings.DEBUG = False
+
+    # it creates nothing,
+    with pytest.raises(CommandError, match="cannot be told apart"):
+        call_command("seed_demo", count=3, status="new")
+    assert not Testimony.objects.exists()
+
+    # unless it is told that this is a demo or benchmark server.
+    call_command("seed_demo", count=3, status="new", outside_debug=True)
     assert Testimony.objects.count() == 3

@@ -11,14 +11,13 @@ import threading
 import uuid
 from io import StringIO
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
 
 from submissions.maintenance import shuffle_storage
 from submissions.models import Testimony
-from tests.servers import wait_for
+from tests.conftest import another_connection, wait_for_a_waiting_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)  # VACUUM runs outside transactions
 ARRIVALS = 40
@@ -115,14 +114,7 @@ def test_an_empty_table_is_fine():
 def test_a_withdrawal_during_the_shuffle_is_not_undone():
     # Given a withdrawal that has deleted its row but not yet committed,
     arrivals = arrive(5)
-    config = connection.settings_dict
-    withdrawal = psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"],
-        password=config["PASSWORD"] or None,
-        dbname=config["NAME"],
-    )
+    withdrawal = another_connection()
     withdrawal.execute("DELETE FROM submissions_testimony WHERE id = %s", [arrivals[0]])
 
     # when the shuffle starts meanwhile, it waits for the withdrawal,
@@ -144,10 +136,3 @@ def shuffle_in_thread() -> None:
         shuffle_storage()
     finally:
         connection.close()  # this thread's own connection
-
-
-def wait_for_a_waiting_lock(observer) -> None:
-    def waiting() -> int:
-        return observer.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
-
-    assert wait_for(waiting, seconds=3, step=0.01), "the shuffle never waited for the withdrawal"

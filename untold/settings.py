@@ -105,6 +105,7 @@ UNTOLD_RATE_PER_CLIENT = env("UNTOLD_RATE_PER_CLIENT", "10/h")
 UNTOLD_RATE_SITE = env("UNTOLD_RATE_SITE", "120/m")
 UNTOLD_RATE_WITHDRAW_PER_CLIENT = env("UNTOLD_RATE_WITHDRAW_PER_CLIENT", "10/h")
 UNTOLD_RATE_LOGIN_PER_USERNAME = env("UNTOLD_RATE_LOGIN_PER_USERNAME", "5/15m")
+UNTOLD_RATE_LOGIN_PER_CLIENT = env("UNTOLD_RATE_LOGIN_PER_CLIENT", "20/15m")
 UNTOLD_RATE_LOGIN_SITE = env("UNTOLD_RATE_LOGIN_SITE", "60/m")
 UNTOLD_ADMIN_PATH = env("UNTOLD_ADMIN_PATH", "moderation/").strip("/") + "/"
 
@@ -146,6 +147,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "submissions.panel.sessions.session_limit",
+    "submissions.panel.sessions.staff_actor",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -189,6 +191,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+else:
+    # The export reads through a connection of its own, in one REPEATABLE READ snapshot,
+    # while its audit event is committed at once through the usual one
+    # (submissions/export.py). Tests see the same database through it.
+    DATABASES["snapshot"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -225,6 +232,8 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule: records every password change in the audit trail (submissions/accounts.py).
+    {"NAME": "submissions.accounts.RecordPasswordChanges"},
 ]
 # Only the moderation panel has sessions. They end at browser close, after 30 minutes
 # idle (every request renews the 30 minutes) and 12 hours after login in all
@@ -245,6 +254,11 @@ CSRF_COOKIE_SAMESITE = "Strict"
 # Outside debug the site sits behind an HTTPS reverse proxy that sets X-Forwarded-Proto.
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+if not DEBUG:
+    # "__Host-": the browser keeps such a cookie only if it is Secure, for path / and for
+    # this host alone, so no sibling subdomain can plant or overwrite it.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SECURE_SSL_REDIRECT = envbool("UNTOLD_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = None if DEBUG else ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = 0 if DEBUG else 63072000

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,6 +19,8 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from submissions import crypto
 from submissions.choices import ViolenceForm
@@ -39,8 +43,37 @@ class ViolenceFormFilter(admin.SimpleListFilter):
         return queryset
 
 
+class DeclaredLookupsOnly(admin.ModelAdmin):
+    """A list that answers only the filters it offers.
+
+    Django's admin lets a list be filtered by any lookup on a local field
+    (``?sealed_text__contains=a``), and a malformed one can reach the database
+    (``?status__regex=(``). Here any filter parameter that is not one of the list's own
+    declared filters is refused with a 400 before a query is made."""
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        return request is not None and lookup in self.declared_lookups(request)
+
+    def declared_lookups(self, request: HttpRequest) -> set[str]:
+        """The query parameters of the list's own filters (fields named in
+        ``list_filter``, or SimpleListFilter classes) and of its date hierarchy."""
+        names: set[str | None] = set()
+        for list_filter in self.get_list_filter(request):
+            if isinstance(list_filter, type) and issubclass(list_filter, admin.SimpleListFilter):
+                names.add(list_filter.parameter_name)
+            elif isinstance(list_filter, str):
+                field = get_fields_from_path(self.model, list_filter)[-1]
+                spec = admin.FieldListFilter.create(
+                    field, request, {}, self.model, self, field_path=list_filter
+                )
+                names.update(spec.expected_parameters())
+        if self.date_hierarchy:
+            names.update(f"{self.date_hierarchy}__{part}" for part in ("year", "month", "day"))
+        return {name for name in names if name}
+
+
 @admin.register(Testimony)
-class TestimonyAdmin(admin.ModelAdmin):
+class TestimonyAdmin(DeclaredLookupsOnly):
     form = ModerationForm
     change_form_template = "admin/submissions/testimony/change_form.html"
     list_display = [
@@ -241,10 +274,10 @@ class TestimonyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor", "action", "record", "detail"]
+class AuditEventAdmin(DeclaredLookupsOnly):
+    list_display = ["at", "actor", "action", "subject", "record", "detail"]
     list_filter = ["action", "at"]
-    search_fields = ["actor"]
+    search_fields = ["actor", "subject"]
     date_hierarchy = "at"
 
     @admin.display(description=_("record"))
@@ -262,3 +295,57 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict:
         return {}
+
+
+# --- Staff accounts ------------------------------------------------------------------------
+
+# Groups, passwords and second factors are changed only on the command line of the
+# moderation host (create_moderator, grant_group, revoke_group, reset_password,
+# reset_second_factor): no panel page offers them, and none shows a device's secret.
+for model in (User, Group, TOTPDevice, StaticDevice):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+
+
+@admin.register(User)
+class StaffAccountAdmin(DeclaredLookupsOnly):
+    """Administrators list accounts and deactivate or reactivate them; nothing else."""
+
+    list_display = ["username", "groups_display", "is_active", "last_login"]
+    list_filter = ["is_active"]
+    search_fields = ["username"]
+    ordering = ["username"]
+    fields = ["username", "groups_display", "is_active", "last_login"]
+    readonly_fields = ["username", "groups_display", "last_login"]
+    actions = ["deactivate", "reactivate"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description=_("groups"))
+    def groups_display(self, obj: User) -> str:
+        return ", ".join(group.name for group in obj.groups.all()) or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        if obj.pk == request.user.pk and not obj.is_active:
+            # Nobody locks themselves out from here; another administrator can.
+            obj.is_active = True
+        obj.save(update_fields=["is_active"])
+
+    @admin.action(description=_("Deactivate selected accounts"), permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset.filter(is_active=True).exclude(pk=request.user.pk):
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+
+    @admin.action(description=_("Reactivate selected accounts"), permissions=["change"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset.filter(is_active=False):
+            user.is_active = True
+            user.save(update_fields=["is_active"])

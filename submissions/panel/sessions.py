@@ -18,6 +18,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django_otp.forms import otp_verification_failed
 
+from submissions.accounts import acting_as
 from submissions.middleware import in_panel
 from submissions.models import AuditEvent
 
@@ -34,6 +35,18 @@ def session_limit(get_response: Callable[[HttpRequest], HttpResponse]):
             logged_in_at = request.session.get(LOGIN_TIME_KEY, 0)
             if time.time() - logged_in_at > settings.UNTOLD_PANEL_SESSION_HOURS * 3600:
                 logout(request)
+        return get_response(request)
+
+    return middleware
+
+
+def staff_actor(get_response: Callable[[HttpRequest], HttpResponse]):
+    """Changes to accounts made by a panel request are on record as made by its user."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if in_panel(request) and request.user.is_authenticated:
+            with acting_as(request.user.get_username()):
+                return get_response(request)
         return get_response(request)
 
     return middleware

@@ -1,5 +1,6 @@
 """The moderation panel's site: the Django admin, refusing any session that has not
-passed two-factor login, with login attempts limited per username and overall.
+passed two-factor login, with failed login attempts limited per username, per client
+and overall.
 
 Threat: a stolen or guessed password must open nothing. The site accepts only
 sessions verified by an OTP device (django-otp), and a password-guessing run is cut
@@ -8,12 +9,20 @@ short without recording any client address.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
-from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+from django_otp import verify_token
+from django_otp.admin import OTPAdminSite
+from django_otp.forms import otp_verification_failed
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -21,21 +30,56 @@ from submissions import ratelimit
 from submissions.panel.views import export, statistics
 
 
-class PanelLoginForm(OTPAdminAuthenticationForm):
-    """Username, password and code on one page. Without an explicit device choice the
-    code's shape picks the device (six digits: the authenticator app; otherwise a
-    backup code), so a failed attempt is counted against that device alone."""
+class PanelLoginForm(AdminAuthenticationForm):
+    """Username, password and code on one page, checked together, with one answer for
+    every failure: a wrong password, a missing or wrong code and an inactive account
+    look alike, and each takes the same steps (a password hash, a device lookup).
 
-    def clean_otp(self, user) -> None:
-        if user is not None and not self.cleaned_data.get("otp_device"):
-            # Authenticator apps show "123 456"; people type what they see.
-            token = "".join((self.cleaned_data.get("otp_token") or "").split())
-            self.cleaned_data["otp_token"] = token
-            kind = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
-            device = kind.objects.filter(user=user, confirmed=True).first()
-            if device is not None:
-                self.cleaned_data["otp_device"] = device.persistent_id
-        super().clean_otp(user)
+    The code's shape picks the device (six digits: the authenticator app; otherwise a
+    backup code), so a failed attempt is counted against that device alone. No device
+    can be named in the request: there is no device field to forge."""
+
+    otp_token = forms.CharField(
+        label=_("Code"),
+        help_text=_("The 6-digit code from your authenticator app, or a backup code."),
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "spellcheck": "false"}),
+    )
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": _(
+            "The username, password or code is not right. Check them and try again."
+        ),
+    }
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is None or not password:
+            return self.cleaned_data  # the fields say what is missing
+        # Authenticator apps show "123 456"; people type what they see.
+        token = "".join((self.cleaned_data.get("otp_token") or "").split())
+        user = authenticate(self.request, username=username, password=password)
+        device = verified_device(user, token)
+        if user is None or device is None or not user.is_staff:
+            if user is not None and device is None:
+                # A right password with a missing or wrong code, on record as such.
+                otp_verification_failed.send(sender=type(self), user=user)
+            raise self.get_invalid_login_error()
+        # django-otp marks the session verified when a user with this attribute logs in.
+        user.otp_device = device  # type: ignore[attr-defined]
+        self.user_cache = user
+        return self.cleaned_data
+
+
+def verified_device(user: Any, token: str) -> Any:
+    """The device of ``user`` that accepts ``token`` now, or None. The device is looked
+    up whether or not there is a user, so that an unknown user costs the same query."""
+    kind = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
+    device = kind.objects.filter(user_id=getattr(user, "pk", None), confirmed=True).first()
+    if user is None or device is None or not token:
+        return None
+    return verify_token(user, device.persistent_id, token)
 
 
 class PanelSite(OTPAdminSite):
@@ -43,22 +87,29 @@ class PanelSite(OTPAdminSite):
     site_title = _("Untold moderation")
     index_title = _("Testimonies")
     login_form = PanelLoginForm
+    login_template = "admin/panel_login.html"
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        if request.method == "POST":
-            limited = ratelimit.check(
-                request,
-                "panel-login",
-                per_client=settings.UNTOLD_RATE_LOGIN_PER_USERNAME,
-                site=settings.UNTOLD_RATE_LOGIN_SITE,
-                client_key=ratelimit.username_key,
-            )
-            if limited:
-                context = {**self.each_context(request), "limited": limited}
-                return limited.refuse(
-                    TemplateResponse(request, "admin/login_limited.html", context)
-                )
-        return super().login(request, extra_context)
+        """Sign-in attempts are limited per username and per client; only failures count,
+        and only attempts with a username and a password spend the site's budget, so
+        that a flood of empty posts from one client closes the door to nobody else."""
+        if request.method != "POST":
+            return super().login(request, extra_context)
+        now = time.time()
+        own = [
+            (ratelimit.username_key(request), settings.UNTOLD_RATE_LOGIN_PER_USERNAME),
+            (ratelimit.client_key(request), settings.UNTOLD_RATE_LOGIN_PER_CLIENT),
+        ]
+        site = settings.UNTOLD_RATE_LOGIN_SITE
+        spend = bool(request.POST.get("username")) and bool(request.POST.get("password"))
+        limited = ratelimit.check(request, "panel-login", own=own, site=site, spend=spend, now=now)
+        if limited:
+            context = {**self.each_context(request), "limited": limited}
+            return limited.refuse(TemplateResponse(request, "admin/login_limited.html", context))
+        response = super().login(request, extra_context)
+        if response.status_code == 302 and request.user.is_authenticated:
+            ratelimit.forgive("panel-login", own=own, site=site, now=now)
+        return response
 
     def get_urls(self):
         extra = [

@@ -14,9 +14,11 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from submissions.crypto import NoPrivateKeyError
+from submissions.export import CannotExport
 from submissions.export import start as start_export
 from submissions.models import Testimony
 from submissions.panel.forms import ExportForm
@@ -77,11 +79,22 @@ def export(request: HttpRequest) -> HttpResponseBase:
         return render(request, "admin/export.html", context, status=400 if form.errors else 200)
     bom = form.cleaned_data["bom"]
     try:
-        plan = start_export(k=form.cleaned_data["k"], bom=bom, actor=request.user.get_username())
+        plan, chunks = start_export(
+            k=form.cleaned_data["k"], bom=bom, actor=request.user.get_username()
+        )
     except NoPrivateKeyError as error:
         context["cannot_open"] = error
         return render(request, "admin/export.html", context, status=503)
-    response = StreamingHttpResponse(plan.stream(bom=bom), content_type="text/csv; charset=utf-8")
+    except CannotExport as error:
+        context["cannot_open"] = ngettext(
+            "%(n)d campaign text cannot be opened, so nothing was exported. The failed "
+            "export is on the audit trail; run check_keys on the moderation host.",
+            "%(n)d campaign texts cannot be opened, so nothing was exported. The failed "
+            "export is on the audit trail; run check_keys on the moderation host.",
+            error.unopened,
+        ) % {"n": error.unopened}
+        return render(request, "admin/export.html", context, status=500)
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     filename = f"untold-export-{timezone.localdate().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

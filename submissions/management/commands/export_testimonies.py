@@ -1,20 +1,24 @@
 from __future__ import annotations
 
+import os
 import sys
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from submissions.crypto import NoPrivateKeyError
-from submissions.export import start
+from submissions.export import CannotExport, start
 
 
 class Command(BaseCommand):
     help = (
         "Write the anonymized CSV of approved, consented testimonies (campaign text only, "
         "ISO weeks, k-anonymous, formula-safe) to --output FILE, or to stdout with '-'. "
-        "Refuses a k below UNTOLD_EXPORT_K and a server without the private key. Records "
-        "an audit event with the options and the row count."
+        "The file is readable by its owner only (0600). Refuses a k below UNTOLD_EXPORT_K, a "
+        "server without the private key, and an export in which any campaign text fails "
+        "to open (nothing is written). Records an audit event with the options and the row "
+        "count, or the refusal."
     )
 
     def add_arguments(self, parser) -> None:
@@ -29,14 +33,26 @@ class Command(BaseCommand):
                 f"--k must be at least UNTOLD_EXPORT_K ({settings.UNTOLD_EXPORT_K})."
             )
         try:
-            plan = start(k=k, bom=not no_bom, actor="manage.py export_testimonies")
+            plan, chunks = start(k=k, bom=not no_bom, actor="manage.py export_testimonies")
         except NoPrivateKeyError as error:
             raise CommandError(f"{error}; nothing was written.") from None
-        target = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115
+        except CannotExport as error:
+            raise CommandError(
+                f"{error}; nothing was written. Run check_keys to see which keys fail."
+            ) from None
+        target = sys.stdout.buffer if output == "-" else private_file(output)
         try:
-            for chunk in plan.stream(bom=not no_bom):
+            for chunk in chunks:
                 target.write(chunk)
         finally:
             if target is not sys.stdout.buffer:
                 target.close()
         self.stderr.write(f"Exported {plan.rows} rows ({plan.suppressed} withheld for k={k}).")
+
+
+def private_file(path: str) -> BinaryIO:
+    """``path`` opened for writing, readable and writable by its owner only, even if a
+    file was there before with wider permissions."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "wb")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -49,7 +50,8 @@ class Command(BaseCommand):
         "Create N invented demo testimonies in every status and language, sealed through the "
         "real path (for demos and benchmarks). Approved ones get a campaign text, which needs "
         "the active private key. Refuses to run without a private key unless every status "
-        "asked for is 'new' or 'rejected'."
+        "asked for is 'new' or 'rejected', and outside debug (UNTOLD_DEBUG) unless given "
+        "--outside-debug: invented stories cannot be told apart from real ones."
     )
 
     def add_arguments(self, parser) -> None:
@@ -58,10 +60,21 @@ class Command(BaseCommand):
         parser.add_argument("--size", type=int, default=600, help="about this many characters")
         parser.add_argument("--days", type=int, default=16, help="spread over this many days")
         parser.add_argument("--random-seed", type=int, help="repeatable content")
+        parser.add_argument(
+            "--outside-debug",
+            action="store_true",
+            help="run on a server outside debug (a demo or benchmark server, never a campaign's)",
+        )
 
     def handle(self, *args, count: int, status: str | None, size: int, **options) -> None:
         if count < 0:
             raise CommandError("--count must not be negative.")
+        if not settings.DEBUG and not options["outside_debug"]:
+            raise CommandError(
+                "This server is not in debug mode, and invented stories cannot be told apart "
+                "from real ones once stored. Nothing was created. On a demo or benchmark "
+                "server, add --outside-debug."
+            )
         statuses = [status] if status else Status.values
         if Status.APPROVED in statuses and not keyring().can_open:
             raise CommandError("Approved records need a campaign text: configure a private key.")
