@@ -36,7 +36,8 @@ test: lint
 	UNTOLD_DEBUG=1 $(BIN)/python -m pytest
 
 # Figures, printed as tables: the weight of every public page, the export at 100,000 rows
-# on SQLite and on PostgreSQL, and submissions under gunicorn against a bare view (needs
+# on SQLite and on PostgreSQL, submissions under gunicorn against a bare view, and how
+# long a writer waits while the shuffle runs at 100,000 rows (needs
 # PostgreSQL on 127.0.0.1:5432 as user postgres, and Redis on 127.0.0.1:6379; it makes and
 # drops its own databases). A few minutes; exits non-zero if a target is missed.
 bench: $(STAMP) $(DEV_KEYS)/untold.env
@@ -45,7 +46,9 @@ bench: $(STAMP) $(DEV_KEYS)/untold.env
 	{ $(BIN)/python bench/page_weight.py; weight=$$?; \
 	  $(BIN)/python bench/export.py; export_speed=$$?; \
 	  $(BIN)/python bench/submit.py; submit_speed=$$?; \
-	  test $$weight -eq 0 && test $$export_speed -eq 0 && test $$submit_speed -eq 0; }
+	  $(BIN)/python bench/shuffle.py; shuffle_wait=$$?; \
+	  test $$weight -eq 0 && test $$export_speed -eq 0 && test $$submit_speed -eq 0 && \
+	  test $$shuffle_wait -eq 0; }
 
 # Translators: refresh locale/kk and locale/ru from the sources, then compile them. Needs
 # GNU gettext; the .mo files are committed, so `run` and `test` do not (the test suite

@@ -29,7 +29,12 @@ RATES = (
     "UNTOLD_RATE_LOGIN_PER_CLIENT",
     "UNTOLD_RATE_LOGIN_SITE",
 )
-MINIMUMS = {"UNTOLD_EXPORT_K": 2, "UNTOLD_GRACE_MINUTES": 0, "UNTOLD_RETAIN_DAYS": 1}
+MINIMUMS = {
+    "UNTOLD_EXPORT_K": 2,
+    "UNTOLD_GRACE_MINUTES": 0,
+    "UNTOLD_RETAIN_DAYS": 1,
+    "UNTOLD_BACKUP_DAYS": 0,
+}
 
 
 @register()
@@ -193,8 +198,7 @@ def check_keys(app_configs, **kwargs) -> list[Error | Warning]:
         )
     problems += [
         Warning(
-            f"The private key file {name} can be read by other users of this host "
-            f"(mode {mode:o}).",
+            f"The private key file {name} can be read by other users of this host (mode {mode:o}).",
             hint=f"Run `chmod 600 {name}`: only the account that runs Untold may read it.",
             id="submissions.W003",
         )
@@ -262,6 +266,16 @@ def check_other_settings(app_configs, **kwargs) -> list[Error]:
         for name, minimum in MINIMUMS.items()
         if getattr(settings, name) < minimum
     ]
+    if not settings.DEBUG and not settings.UNTOLD_BACKUP_DAYS_RAW:
+        errors.append(
+            Error(
+                "UNTOLD_BACKUP_DAYS is not set: the privacy page must say how long backups "
+                "keep a withdrawn or purged story.",
+                hint="Set it to the number of days your oldest backup is kept (0 for none); "
+                "see docs/deploy.md, Backups.",
+                id="submissions.E014",
+            )
+        )
     if not settings.DEBUG and not settings.ALLOWED_HOSTS:
         errors.append(
             Error(
@@ -274,11 +288,13 @@ def check_other_settings(app_configs, **kwargs) -> list[Error]:
 
 
 # PostgreSQL settings under which the server itself would date every testimony: a
-# statement log, commit timestamps, archived write-ahead log (its commit records carry
-# times). Each with the values that are safe.
+# statement log, the statement of a failed INSERT written beside its error (the whole
+# row, receipt digest included), commit timestamps, archived write-ahead log (its
+# commit records carry times). Each with the values that are safe.
 UNDATED = {
     "log_statement": ("none", "ddl"),
     "log_min_duration_statement": ("-1",),
+    "log_min_error_statement": ("panic",),
     "track_commit_timestamp": ("off",),
     "archive_mode": ("off",),
 }

@@ -3,9 +3,11 @@
 Threat: the file leaves the moderation system and is shared, opened in spreadsheets
 and perhaps leaked. So it holds only approved testimonies whose consent allows use;
 only the moderator's campaign text, and only where she agreed to be quoted; a record
-identifier made fresh for each export; the ISO week, never the day; and quasi-
-identifiers generalized until every combination is shared by at least k rows
-(k-anonymity), suppressing what still stands out. Rows come in a random order that
+identifier made fresh for each export; and the ISO week, never the day. An abuser
+knows exactly the facts the other columns hold (when, in which language, what he did,
+her age, where, who told it), so every combination of all of them, consent included,
+is made to be shared by at least k rows (k-anonymity): generalized step by step
+(``LEVELS``), and left out where even the last step is not enough. Rows come in a random order that
 differs between exports, so two files cannot be joined by position. Every cell that a
 spreadsheet could run as a formula is defused with a leading apostrophe.
 
@@ -20,11 +22,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
+from typing import cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -57,8 +60,20 @@ BUCKET_ROWS = 1000
 # The database alias an export reads its snapshot through (untold/settings.py).
 SNAPSHOT = "snapshot"
 
-# A quasi-identifier combination: week, language, age group, region, teller.
-Key = tuple[str, str, str, str, str]
+# Every exported column but the record id and the text, in the file's order: week,
+# language, forms of violence (comma-joined), age group, region, teller, consent.
+Key = tuple[str, str, str, str, str, str, str]
+SEVERAL = "several"
+# The stored fields a Key is made from, the day first (it becomes the week).
+COLUMNS = (
+    "received_on",
+    "language",
+    "forms_of_violence",
+    "age_group",
+    "region",
+    "teller",
+    "consent",
+)
 
 
 def defuse(cell: str) -> str:
@@ -94,15 +109,37 @@ def country(region: str) -> str:
     return region.split("-")[0]
 
 
-# Each level generalizes more; a row takes the first level at which its combination is
-# shared by at least k rows, or is left out.
-LEVELS = (
-    lambda w, lang, age, region, teller: (w, lang, age, region, teller),
-    lambda w, lang, age, region, teller: (w, lang, age, country(region), teller),
-    lambda w, lang, age, region, teller: (week_month(w), lang, age, country(region), teller),
-    lambda w, lang, age, region, teller: (week_month(w), lang, WITHHELD, country(region), WITHHELD),
-    lambda w, lang, age, region, teller: (WITHHELD,) * 5,
+def several(forms: str) -> str:
+    """One form of violence as it is; two or more as "several"."""
+    return SEVERAL if "," in forms else forms
+
+
+def same(value: str) -> str:
+    return value
+
+
+def withheld(value: str) -> str:
+    return WITHHELD
+
+
+# How each level shows each column (week, language, forms of violence, age group,
+# region, teller, consent); each level generalizes more than the one before. A row
+# takes the first level at which its combination is shared by at least k rows, or is
+# left out. Consent is never generalized: the text column shows it anyway (only a
+# quotable row carries text).
+LEVELS: tuple[tuple[Callable[[str], str], ...], ...] = (
+    (same, same, same, same, same, same, same),
+    (same, same, same, same, country, same, same),
+    (same, same, several, same, country, same, same),
+    (week_month, same, several, same, country, same, same),
+    (week_month, same, several, withheld, country, withheld, same),
+    (week_month, same, withheld, withheld, country, withheld, same),
+    (withheld, withheld, withheld, withheld, withheld, withheld, same),
 )
+
+
+def at_level(key: Key, level: tuple[Callable[[str], str], ...]) -> Key:
+    return cast(Key, tuple(show(value) for show, value in zip(level, key, strict=True)))
 
 
 def generalize(counts: Counter[Key], k: int) -> dict[Key, Key | None]:
@@ -116,7 +153,7 @@ def generalize(counts: Counter[Key], k: int) -> dict[Key, Key | None]:
     settled: Counter[Key] = Counter()
     pending = dict(counts)
     for level in LEVELS:
-        targets = {key: level(*key) for key in pending}
+        targets = {key: at_level(key, level) for key in pending}
         candidates: Counter[Key] = Counter()
         for key, n in pending.items():
             candidates[targets[key]] += n
@@ -146,7 +183,7 @@ class ExportPlan:
     def build(cls, queryset: QuerySet, *, k: int) -> ExportPlan:
         """First pass: count the combinations in the database, one row per (day, …)."""
         counts: Counter[Key] = Counter()
-        grouped = queryset.values_list("received_on", "language", "age_group", "region", "teller")
+        grouped = queryset.values_list(*COLUMNS)
         # Read in chunks: only the weekly counts are kept, not the database's daily rows.
         for day, *rest, n in grouped.annotate(n=Count("id")).order_by().iterator(2000):
             counts[(iso_week(day), *rest)] += n
@@ -180,42 +217,32 @@ class ExportPlan:
         opening the text and quoting it."""
         ring = keyring()
         weeks: dict[date, str] = {}
-        # A shown combination as its quoted cells: before and after forms_of_violence.
-        around_forms: dict[Key, tuple[str, str]] = {}
-        forms_cells: dict[str, str] = {}
-        consent_cells = {value: quoted_cell(value) for value in Consent.values}
+        # A shown combination as its quoted cells, joined: they repeat from row to row.
+        shown_cells: dict[Key, str] = {}
         parts = [(BOM if bom else "") + quoted_row(HEADER)]
         size = 0
         for bucket in self.buckets:
             rows = shuffled(list(self.bucket(bucket)))
             records = secrets.token_hex(8 * len(rows))
-            for n, row in enumerate(rows):
-                record_id, day, language, age, region, teller, forms, consent, sealed = row
+            for n, (record_id, day, *answers, sealed) in enumerate(rows):
                 week = weeks.get(day) or weeks.setdefault(day, iso_week(day))
-                shown = self.shown.get((week, language, age, region, teller))
+                shown = self.shown.get((week, *answers))
                 if shown is None:
                     continue
-                cells = around_forms.get(shown)
+                cells = shown_cells.get(shown)
                 if cells is None:
-                    cells = around_forms[shown] = (
-                        quoted_cell(shown[0]) + "," + quoted_cell(shown[1]),
-                        ",".join(quoted_cell(cell) for cell in shown[2:]),
-                    )
-                forms_cell = forms_cells.get(forms)
-                if forms_cell is None:
-                    forms_cell = forms_cells[forms] = quoted_cell(forms.replace(",", "; "))
+                    visible = list(shown)
+                    visible[2] = visible[2].replace(",", "; ")  # forms of violence
+                    cells = shown_cells[shown] = ",".join(quoted_cell(cell) for cell in visible)
                 text = '""'
-                if consent == Consent.QUOTE:
+                if answers[-1] == Consent.QUOTE:
                     text = quoted_cell(
                         ring.open_campaign(
                             sealed, record_id=record_id, field_name=CAMPAIGN_TEXT_FIELD
                         )
                     )
                 # A record id is 16 hex digits, so it never needs defusing or escaping.
-                line = (
-                    f'"{records[16 * n : 16 * n + 16]}",{cells[0]},{forms_cell},{cells[1]},'
-                    f"{consent_cells.get(consent) or quoted_cell(consent)},{text}\r\n"
-                )
+                line = f'"{records[16 * n : 16 * n + 16]}",{cells},{text}\r\n'
                 parts.append(line)
                 size += len(line)
                 if size >= CHUNK_BYTES:
@@ -244,17 +271,7 @@ class ExportPlan:
             exportable = self.queryset.filter(pk=OuterRef("pk"))
             rows = model._default_manager.using(self.queryset.db).filter(**within)
             rows = rows.filter(Exists(exportable))
-        return rows.values_list(
-            "id",
-            "received_on",
-            "language",
-            "age_group",
-            "region",
-            "teller",
-            "forms_of_violence",
-            "consent",
-            "sealed_campaign_text",
-        ).order_by()
+        return rows.values_list("id", *COLUMNS, "sealed_campaign_text").order_by()
 
 
 def shuffled(rows: list) -> list:

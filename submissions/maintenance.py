@@ -9,10 +9,12 @@ same transaction.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from submissions import crypto
 from submissions.keys import keyring
@@ -105,18 +107,29 @@ def rotate_row(
 
 
 def shuffle_storage(using: str = "default") -> int:
-    """Rewrite the whole testimony table in a random order, then compact the database;
-    return the number of rows. Nothing stored changes but where and when it was written.
+    """Give every testimony row a random place in the database files; return the number
+    of rows. Nothing stored changes but where and when it was written.
 
     A database keeps rows in the order they arrive: SQLite numbers them (rowid) and
     PostgreSQL places them one after another, each stamped with the id of the
     transaction that wrote it (xmin). Whoever holds the database files could line the
-    testimonies of a day up in arrival order. Copied out and written back in a random
-    order in one transaction, they get random places and one transaction id; compacting
-    (VACUUM) drops the old copies. Writers wait while the rows are rewritten, readers
-    too while the table is compacted: moments for thousands of rows.
+    testimonies of a day up in arrival order.
+
+    On PostgreSQL a shuffled copy is built beside the table while submissions go on,
+    and swapped in by a short transaction (``swap_in_shuffled_copy``). On SQLite, the
+    embedded default for small campaigns, the rows are written back in a random order
+    in one transaction and the file is compacted; writers wait meanwhile.
     """
     connection = connections[using]
+    if connection.vendor == "postgresql":
+        return shuffle_postgresql(connection)
+    return shuffle_in_place(connection)
+
+
+def shuffle_in_place(connection: BaseDatabaseWrapper) -> int:
+    """Copy every row out and back in a random order in one transaction, then VACUUM:
+    the rows get new row numbers and the old pages are dropped (secure_delete zeroes
+    them)."""
     quote = connection.ops.quote_name
     table = quote(Testimony._meta.db_table)
     columns = ", ".join(quote(field.column) for field in Testimony._meta.concrete_fields)
@@ -130,19 +143,221 @@ def shuffle_storage(using: str = "default") -> int:
         f"INSERT INTO {table} ({columns}) "  # noqa: S608
         f"SELECT {columns} FROM untold_shuffle ORDER BY place"
     )
-    postgresql = connection.vendor == "postgresql"
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        if postgresql:
-            # Writes wait; a withdrawal during the copy would otherwise be undone.
-            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(copy_out)
         cursor.execute(empty)
         cursor.execute(copy_back)
         rows = cursor.rowcount
         cursor.execute("DROP TABLE untold_shuffle")
     with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM FULL {table}" if postgresql else "VACUUM")
+        cursor.execute("VACUUM")
     return rows
+
+
+# Names of the PostgreSQL objects a shuffle works with while it runs.
+SHUFFLED = "untold_shuffled"
+CHANGES = "untold_shuffle_changes"
+NOTE_CHANGE = "untold_shuffle_note_change"
+# The swap waits this long for the table at most, then lets writers through and tries
+# again: a writer never waits behind it for more than this and the swap itself.
+SWAP_LOCK_TIMEOUT = "400ms"
+SWAP_ATTEMPTS = 50
+
+
+def shuffle_postgresql(connection: BaseDatabaseWrapper) -> int:
+    """Build a shuffled copy of the table beside it, then swap it in.
+
+    1. A trigger notes the id of every row written or deleted from now on.
+    2. The rows are copied to a new table in a random order, and given the same indexes
+       and constraints under temporary names. Submissions and moderators go on: the
+       copy only reads.
+    3. ``swap_in_shuffled_copy`` brings over the rows noted meanwhile and puts the copy
+       in the table's place, in one short transaction.
+
+    Afterwards the rows sit in a random order, nearly all stamped with one transaction
+    id, and the old table's files are gone."""
+    prepare_shuffled_copy(connection)
+    return swap_in_shuffled_copy(connection)
+
+
+def names(connection: BaseDatabaseWrapper) -> tuple[str, str, str]:
+    """The table, its columns (quoted, joined) and the notes table (schema-qualified:
+    the trigger function runs with an empty search path)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in Testimony._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        schema = quote(cursor.fetchone()[0])
+    return Testimony._meta.db_table, columns, f"{schema}.{quote(CHANGES)}"
+
+
+def prepare_shuffled_copy(connection: BaseDatabaseWrapper) -> None:
+    """Steps 1 and 2 of ``shuffle_postgresql``: the notes, and the shuffled copy."""
+    quote = connection.ops.quote_name
+    table, columns, changes = names(connection)
+    with connection.cursor() as cursor:
+        drop_leftovers(cursor, connection, table)
+        # 1. Every change from here on is noted; SECURITY DEFINER lets the intake role's
+        #    writes note theirs without a grant on the notes.
+        cursor.execute(f"CREATE UNLOGGED TABLE {changes} (id uuid PRIMARY KEY)")
+        cursor.execute(
+            f"CREATE FUNCTION {quote(NOTE_CHANGE)}() RETURNS trigger "  # noqa: S608
+            "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$ BEGIN "
+            f"INSERT INTO {changes} VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.id "
+            "ELSE NEW.id END) ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER {quote(NOTE_CHANGE)} AFTER INSERT OR UPDATE OR DELETE ON "
+            f"{quote(table)} FOR EACH ROW EXECUTE FUNCTION {quote(NOTE_CHANGE)}()"
+        )
+        # 2. The copy, in a random order; indexes after the rows, which is faster.
+        cursor.execute(
+            f"CREATE TABLE {quote(SHUFFLED)} "
+            f"(LIKE {quote(table)} INCLUDING DEFAULTS INCLUDING STORAGE)"
+        )
+        cursor.execute(
+            f"INSERT INTO {quote(SHUFFLED)} ({columns}) "  # noqa: S608
+            f"SELECT {columns} FROM {quote(table)} ORDER BY random()"
+        )
+        for statement in shuffled_indexes(cursor, connection, table):
+            cursor.execute(statement)
+        cursor.execute(f"ANALYZE {quote(SHUFFLED)}")
+
+
+def drop_leftovers(cursor, connection: BaseDatabaseWrapper, table: str) -> None:
+    """Remove what a shuffle that was stopped part-way left behind; the table itself is
+    untouched until the swap, which is one transaction."""
+    quote = connection.ops.quote_name
+    cursor.execute(f"DROP TRIGGER IF EXISTS {quote(NOTE_CHANGE)} ON {quote(table)}")
+    cursor.execute(f"DROP FUNCTION IF EXISTS {quote(NOTE_CHANGE)}()")
+    cursor.execute(f"DROP TABLE IF EXISTS {quote(SHUFFLED)}, {quote(CHANGES)}")
+
+
+def shuffled_indexes(cursor, connection: BaseDatabaseWrapper, table: str) -> list[str]:
+    """Statements that give the copy each constraint and index of the table, under the
+    table's names with a suffix (renamed at the swap)."""
+    quote = connection.ops.quote_name
+    statements = []
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid), conindid FROM pg_constraint "
+        "WHERE conrelid = %s::regclass",
+        [table],
+    )
+    constraints = cursor.fetchall()
+    for name, definition, _ in constraints:
+        statements.append(
+            f"ALTER TABLE {quote(SHUFFLED)} ADD CONSTRAINT {quote(name + '_s')} {definition}"
+        )
+    backing = {index for _, _, index in constraints}
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid), i.oid FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass",
+        [table],
+    )
+    for name, definition, oid in cursor.fetchall():
+        if oid in backing:
+            continue
+        head, method = definition.split(" USING ", 1)
+        unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
+        statements.append(
+            f"CREATE {unique}INDEX {quote(name + '_s')} ON {quote(SHUFFLED)} USING {method}"
+        )
+    return statements
+
+
+def swap_in_shuffled_copy(connection: BaseDatabaseWrapper) -> int:
+    """In one short transaction: bring the rows noted since the copy began over from the
+    table, give the copy the table's grants, drop the table and give the copy its name
+    and its indexes' names. Waits at most SWAP_LOCK_TIMEOUT for the table, then lets
+    the writers queued behind it through and tries again."""
+    quote = connection.ops.quote_name
+    table, columns, changes = names(connection)
+    shuffled = quote(SHUFFLED)
+    for attempt in range(SWAP_ATTEMPTS):
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+                cursor.execute(f"LOCK TABLE {quote(table)} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute(f"DELETE FROM {shuffled} WHERE id IN (SELECT id FROM {changes})")  # noqa: S608
+                cursor.execute(
+                    f"INSERT INTO {shuffled} ({columns}) SELECT {columns} FROM {quote(table)} "  # noqa: S608
+                    f"WHERE id IN (SELECT id FROM {changes}) ORDER BY random()"
+                )
+                for statement in copied_grants(cursor, connection, table):
+                    cursor.execute(statement)
+                renamed = index_names(cursor, table)
+                cursor.execute(f"DROP TABLE {quote(table)}")
+                cursor.execute(f"ALTER TABLE {shuffled} RENAME TO {quote(table)}")
+                for name, is_constraint in renamed:
+                    if is_constraint:
+                        cursor.execute(
+                            f"ALTER TABLE {quote(table)} RENAME CONSTRAINT "
+                            f"{quote(name + '_s')} TO {quote(name)}"
+                        )
+                    else:
+                        cursor.execute(f"ALTER INDEX {quote(name + '_s')} RENAME TO {quote(name)}")
+                cursor.execute(f"DROP TABLE {changes}")
+                cursor.execute(f"DROP FUNCTION {quote(NOTE_CHANGE)}()")
+                cursor.execute(f"SELECT count(*) FROM {quote(table)}")  # noqa: S608
+                return cursor.fetchone()[0]
+        except OperationalError as error:
+            if "lock timeout" not in str(error):
+                raise
+            time.sleep(min(2.0, 0.1 * (attempt + 1)))
+    raise OperationalError(
+        f"the testimony table was busy for {SWAP_ATTEMPTS} attempts; the shuffled copy is "
+        "left beside it and the next run starts again"
+    )
+
+
+def index_names(cursor, table: str) -> list[tuple[str, bool]]:
+    """The table's constraint names (True) and its other index names (False)."""
+    cursor.execute(
+        "SELECT conname, conindid FROM pg_constraint WHERE conrelid = %s::regclass", [table]
+    )
+    constraints = cursor.fetchall()
+    backing = {index for _, index in constraints}
+    cursor.execute(
+        "SELECT i.relname, i.oid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = %s::regclass",
+        [table],
+    )
+    indexes = [(name, False) for name, oid in cursor.fetchall() if oid not in backing]
+    return [(name, True) for name, _ in constraints] + indexes
+
+
+def copied_grants(cursor, connection: BaseDatabaseWrapper, table: str) -> list[str]:
+    """GRANT statements that give the copy the privileges other roles hold on the table,
+    whole-table and per column (the intake role's, as docs/deploy.md sets them)."""
+    quote = connection.ops.quote_name
+    cursor.execute(
+        "SELECT a.privilege_type, a.grantee FROM pg_class c, aclexplode(c.relacl) a "
+        "WHERE c.oid = %s::regclass AND a.grantee <> c.relowner",
+        [table],
+    )
+    whole = cursor.fetchall()
+    cursor.execute(
+        "SELECT a.privilege_type, a.grantee, t.attname FROM pg_attribute t, "
+        "aclexplode(t.attacl) a WHERE t.attrelid = %s::regclass AND t.attacl IS NOT NULL",
+        [table],
+    )
+    per_column = cursor.fetchall()
+    statements = []
+    for privilege, grantee in whole:
+        statements.append(f"GRANT {privilege} ON {quote(SHUFFLED)} TO {role(cursor, grantee)}")
+    for privilege, grantee, column in per_column:
+        statements.append(
+            f"GRANT {privilege} ({quote(column)}) ON {quote(SHUFFLED)} TO {role(cursor, grantee)}"
+        )
+    return statements
+
+
+def role(cursor, oid: int) -> str:
+    """A role as a GRANT names it: PUBLIC (oid 0), or its quoted name."""
+    if oid == 0:
+        return "PUBLIC"
+    cursor.execute("SELECT quote_ident(rolname) FROM pg_roles WHERE oid = %s", [oid])
+    return cursor.fetchone()[0]
 
 
 def purge(*, actor: str) -> int:

@@ -58,7 +58,7 @@ class TestimonyQuerySet(models.QuerySet):
         """Give these testimonies ``status`` and record ``action`` for each, together."""
         return self._each_on_record(action, by, lambda rows: rows.update(status=status))
 
-    def delete_for_good(self, *, by: str) -> int:
+    def delete_on_record(self, *, by: str) -> int:
         """Delete these testimonies from the live database (the rows, their sealed texts
         and wrapped keys), each on record, together; returns how many."""
         return self._each_on_record(AuditEvent.Action.DELETED, by, lambda rows: rows.delete())
@@ -201,8 +201,8 @@ class Testimony(models.Model):
         type(self).objects.filter(pk=self.pk).reject(by=by)
         self.status = Status.REJECTED
 
-    def delete_for_good(self, *, by: str) -> None:
-        type(self).objects.filter(pk=self.pk).delete_for_good(by=by)
+    def delete_on_record(self, *, by: str) -> None:
+        type(self).objects.filter(pk=self.pk).delete_on_record(by=by)
 
 
 class AppendOnlyQuerySet(models.QuerySet):

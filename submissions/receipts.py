@@ -4,7 +4,9 @@ Threat: the code is the only link between a person and her story. So it is made 
 the system's random source, shown once, never stored (the database keeps an HMAC of it
 under a key derived from SECRET_KEY, which can find a story by its code but cannot be
 turned back into the code), and carried from the form to the thanks page in a signed,
-HttpOnly cookie scoped to that page and deleted when the page shows it.
+HttpOnly cookie scoped to that page. The cookie holds the code and its signature, and
+no time: it expires with its own lifetime (``COOKIE_MAX_AGE``), so that nothing in it
+says when the story was sent.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
@@ -38,11 +41,12 @@ def digest(code: str) -> str:
 
 
 def hand_over(response: HttpResponse, code: str, *, path: str) -> None:
-    """Give the code to the page at ``path`` (the thanks page), and to no other."""
-    response.set_signed_cookie(
+    """Give the code to the page at ``path`` (the thanks page), and to no other, for
+    ``COOKIE_MAX_AGE`` seconds."""
+    response.set_cookie(
         COOKIE,
-        code,
-        salt=COOKIE_SALT,
+        signing.Signer(salt=COOKIE_SALT).sign(code),
+        max_age=COOKIE_MAX_AGE,
         path=path,
         secure=not settings.DEBUG,
         httponly=True,
@@ -51,8 +55,11 @@ def hand_over(response: HttpResponse, code: str, *, path: str) -> None:
 
 
 def received(request: HttpRequest) -> str | None:
-    """The code handed over to this page, if it came within ``COOKIE_MAX_AGE``."""
-    return request.get_signed_cookie(COOKIE, default=None, salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE)
+    """The code handed over to this page, if its cookie is still there and genuine."""
+    try:
+        return signing.Signer(salt=COOKIE_SALT).unsign(request.COOKIES[COOKIE])
+    except (KeyError, signing.BadSignature):
+        return None
 
 
 def forget(response: HttpResponse, *, path: str) -> None:

@@ -163,7 +163,7 @@ def thanks(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 def withdraw(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return render(request, "submissions/withdraw.html", {"form": WithdrawForm()})
+        return render(request, "submissions/withdraw.html", withdrawal_context(WithdrawForm()))
     form = WithdrawForm(request.POST)
     valid = form.is_valid()
     limited = ratelimit.check(
@@ -174,13 +174,17 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         spend=valid,
     )
     if limited:
-        context = {"form": WithdrawForm(), "limited": limited}
+        context = {**withdrawal_context(WithdrawForm()), "limited": limited}
         return limited.refuse(render(request, "submissions/withdraw.html", context))
     if not valid:
-        return render(request, "submissions/withdraw.html", {"form": form}, status=400)
+        return render(request, "submissions/withdraw.html", withdrawal_context(form), status=400)
     # The same answer whether or not the code matched anything.
     Testimony.objects.filter(receipt_digest=receipts.digest(form.cleaned_data["code"])).delete()
-    return render(request, "submissions/withdrawn.html")
+    return render(request, "submissions/withdrawn.html", withdrawal_context(form))
+
+
+def withdrawal_context(form: WithdrawForm) -> dict[str, object]:
+    return {"form": form, "backup_days": settings.UNTOLD_BACKUP_DAYS}
 
 
 @require_GET
@@ -190,6 +194,7 @@ def privacy(request: HttpRequest) -> HttpResponse:
         "closes_at": campaign.local(campaign.closes_at),
         "purge_on": campaign.purge_on,
         "retain_days": settings.UNTOLD_RETAIN_DAYS,
+        "backup_days": settings.UNTOLD_BACKUP_DAYS,
     }
     return render(request, "submissions/privacy.html", context)
 
@@ -216,10 +221,27 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """A stale or missing CSRF token on the story form: show the form again with her text
-    and a fresh token instead of Django's bare 403 page."""
-    if request.method == "POST" and "text" in request.POST:
+    """A stale or missing CSRF token on the story form, sent from this site's own page:
+    show the form again with her text and a fresh token instead of Django's bare 403.
+
+    Only for a post from this site: a page elsewhere could otherwise post a text of its
+    choosing and have it shown back as her form, one click from being sent. And never
+    with consent or "I understand" ticked: she chooses them again."""
+    if request.method == "POST" and "text" in request.POST and from_this_site(request):
         data = request.POST.copy()
+        for choice in ("consent", "understood"):
+            data.pop(choice, None)
         data["served"] = request.POST.get("served") or served_token()
         return render_form(request, TestimonyForm(data), status=403, expired=True)
     return render(request, "403.html", status=403)
+
+
+def from_this_site(request: HttpRequest) -> bool:
+    """Whether a post came from a page of this site: its Origin, or (from a browser that
+    sends none) its Referer, names this site's own origin."""
+    own = f"{request.scheme}://{request.get_host()}"
+    origin = request.META.get("HTTP_ORIGIN")
+    if origin is not None:
+        return origin == own
+    referer = request.META.get("HTTP_REFERER", "")
+    return referer == own or referer.startswith(own + "/")

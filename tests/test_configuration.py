@@ -69,6 +69,7 @@ def production_env(key_pair) -> dict[str, str]:
         "UNTOLD_PRIVATE_KEY_FILE": str(key_pair.private_file),
         "UNTOLD_CLOSES_AT": "2099-12-10T23:59:00+05:00",
         "UNTOLD_ALLOWED_HOSTS": "untold.example",
+        "UNTOLD_BACKUP_DAYS": "30",
     }
 
 
@@ -78,20 +79,29 @@ def test_production_configuration_passes_deploy_checks(production_env):
     assert result.returncode == 0, output_of(result)
 
 
+PANIC = "?options=-c%20log_min_error_statement%3Dpanic"
+
+
 @pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),
     reason="needs PostgreSQL (DATABASE_URL=postgres://...)",
 )
 @pytest.mark.parametrize(
     ("session_options", "clean"),
-    [("", True), ("?options=-c%20log_statement%3Dmod", False)],
-    ids=["server-as-is", "statement-log-on"],
+    [
+        (PANIC, True),
+        (PANIC + "%20-c%20log_statement%3Dmod", False),
+        ("", False),
+    ],
+    ids=["quiet-server", "statement-log-on", "failed-statements-logged-by-default"],
 )
 def test_production_database_checks_report_a_server_that_keeps_times(
     production_env, session_options, clean
 ):
-    # The checks that read the PostgreSQL server's own settings (submissions.W002); the
-    # second case turns the statement log on for this one connection.
+    # The checks that read the PostgreSQL server's own settings (submissions.W002), with
+    # settings changed for this one connection: the quiet server logs no failed
+    # statement; the second turns the statement log on; the last is PostgreSQL's
+    # default, which writes a failed INSERT's whole row beside its error.
     production_env["DATABASE_URL"] = os.environ["DATABASE_URL"] + session_options
     result = run(
         "manage.py",
@@ -211,6 +221,12 @@ def test_intake_role_with_public_keys_only_passes(production_env):
             {"UNTOLD_SSL_REDIRECT": "ture"}, "E011", "UNTOLD_SSL_REDIRECT", id="boolean-typo"
         ),
         pytest.param({"UNTOLD_EXPORT_K": "1"}, "E011", "UNTOLD_EXPORT_K", id="k-too-small"),
+        pytest.param(
+            {"UNTOLD_BACKUP_DAYS": None}, "E014", "UNTOLD_BACKUP_DAYS", id="no-backup-days"
+        ),
+        pytest.param(
+            {"UNTOLD_BACKUP_DAYS": "a month"}, "E011", "UNTOLD_BACKUP_DAYS", id="bad-backup-days"
+        ),
     ],
 )
 def test_misconfiguration_stops_start_up_and_names_the_variable(

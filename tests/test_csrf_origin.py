@@ -8,6 +8,8 @@ another site sends).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -83,3 +85,30 @@ def test_a_panel_login_from_the_panel_itself_is_checked(browser):
 @pytest.mark.parametrize("path", ["/en/", f"{LOGIN}"])
 def test_every_page_sends_a_referer_to_itself_only(browser, path):
     assert browser.get(path)["Referrer-Policy"] == "same-origin"
+
+
+def test_a_cross_site_post_never_comes_back_as_her_form(browser):
+    # A page elsewhere posts a text of its choosing, quotable, "understood":
+    fields = story(browser) | {"text": "Words someone else chose.", "consent": "quote"}
+
+    response = browser.post("/en/", fields, HTTP_ORIGIN="https://evil.example")
+
+    # the refusal shows neither that text nor a form to send it with.
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "Words someone else chose." not in page
+    assert "<form" not in page
+    assert not Testimony.objects.exists()
+
+
+def test_a_stale_token_from_the_page_itself_keeps_her_text_but_ticks_nothing(browser):
+    fields = story(browser) | {"consent": "quote"}
+    browser.cookies.clear()  # the browser was closed and reopened, say
+
+    response = browser.post("/en/", fields, HTTP_ORIGIN=OWN)
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "A story sent from somewhere." in page
+    assert 'name="csrfmiddlewaretoken"' in page
+    assert not re.search(r'<input[^>]*name="(?:consent|understood)"[^>]*checked', page)

@@ -106,10 +106,26 @@ def test_a_database_server_that_logs_statements_is_reported():
     with connection.cursor() as cursor:
         cursor.execute("SET log_statement = 'none'")
         cursor.execute("SET log_min_duration_statement = -1")
+        cursor.execute("SET log_min_error_statement = 'panic'")
         assert database_warnings() == []
 
         cursor.execute("SET log_statement = 'mod'")
         assert database_warnings() == [
             "PostgreSQL's log_statement is 'mod': the database server keeps the time each "
             "testimony arrived."
+        ]
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL server setting")
+def test_a_database_server_that_logs_failed_statements_is_reported():
+    # PostgreSQL's default writes a failed statement beside its error: a failed INSERT
+    # of a testimony, its whole row.
+    with connection.cursor() as cursor:
+        cursor.execute("SET log_statement = 'none'")
+        cursor.execute("SET log_min_duration_statement = -1")
+        cursor.execute("SET log_min_error_statement = 'error'")
+        assert database_warnings() == [
+            "PostgreSQL's log_min_error_statement is 'error': the database server keeps "
+            "the time each testimony arrived."
         ]

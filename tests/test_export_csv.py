@@ -70,11 +70,13 @@ def sealed(
 
 @pytest.fixture
 def sample(db) -> list[Testimony]:
+    # Three groups of five rows that share every exported answer, so that k=5 keeps them.
     records = [
         sealed(f"quoted-{n}: he said [name]", forms=("physical", "economic")) for n in range(5)
     ]
     records.append(sealed('She said "stop", then,\r\nleft\nagain', forms=("harassment",)))
-    records += [sealed(f"statistics-{n}", consent=Consent.STATISTICS) for n in range(4)]
+    records += [sealed(f"harassment-{n}", forms=("harassment",)) for n in range(4)]
+    records += [sealed(f"statistics-{n}", consent=Consent.STATISTICS) for n in range(5)]
     records += [sealed(f"new-{n}", status=Status.NEW) for n in range(3)]
     records += [sealed(f"rejected-{n}", status=Status.REJECTED) for n in range(3)]
     records.append(sealed("without-consent", consent=""))
@@ -148,17 +150,18 @@ def test_only_approved_consented_rows_with_campaign_text_only(sample, tmp_path, 
         exported = rows(raw)
         decoded = raw.decode("utf-8")
 
-        assert len(exported) == 10
+        assert len(exported) == 15
         assert MARKER not in decoded
         for absent in ("new-", "rejected-", "without-consent", "statistics-"):
             assert absent not in decoded
         quoted = sorted(row["text"] for row in exported if row["consent"] == "quote")
         assert quoted == sorted(
             [f"quoted-{n}: he said [name]" for n in range(5)]
+            + [f"harassment-{n}" for n in range(4)]
             + ['She said "stop", then,\r\nleft\nagain']
         )
         statistics = [row for row in exported if row["consent"] == "statistics"]
-        assert len(statistics) == 4
+        assert len(statistics) == 5
         assert all(row["text"] == "" for row in statistics)
 
 
@@ -185,7 +188,7 @@ def test_record_ids_are_fresh_in_every_export_and_not_the_database_id(sample, tm
     first = {row["record"] for row in rows(export_by_command(tmp_path))}
     second = {row["record"] for row in rows(export_by_command(tmp_path))}
 
-    assert len(first) == len(second) == 10
+    assert len(first) == len(second) == 15
     assert not first & second
     for pk in Testimony.objects.values_list("id", flat=True):
         assert not any(record in pk.hex or record in str(pk) for record in first | second)
@@ -238,7 +241,7 @@ def test_the_command_records_an_audit_event_with_rows_and_options(sample, tmp_pa
 
     event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORTED)
     assert event.actor == "manage.py export_testimonies"
-    assert event.detail == {"rows": 10, "suppressed": 0, "k": 5, "bom": False}
+    assert event.detail == {"rows": 15, "suppressed": 0, "k": 5, "bom": False}
 
 
 @pytest.mark.django_db
@@ -248,10 +251,14 @@ def test_the_panel_streams_an_attachment_and_records_an_audit_event(sample, camp
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Disposition"].startswith("attachment; filename=")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert len(rows(b"".join(response.streaming_content))) == 10
+    # With k=6 the two groups of five quotable rows show their forms of violence as
+    # "withheld" and stand together; the five statistics rows are left out.
+    exported = rows(b"".join(response.streaming_content))
+    assert len(exported) == 10
+    assert {row["forms_of_violence"] for row in exported} == {"withheld"}
     event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORTED)
     assert event.actor == "campaigner"
-    assert event.detail == {"rows": 10, "suppressed": 0, "k": 6, "bom": True}
+    assert event.detail == {"rows": 10, "suppressed": 5, "k": 6, "bom": True}
 
 
 def test_the_commands_file_is_readable_by_its_owner_only(sample, tmp_path):

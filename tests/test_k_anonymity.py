@@ -1,6 +1,6 @@
-"""k-anonymity: in the export every combination of (week, language, age group, region,
-teller) is shared by at least k rows, and each row shows a generalization of its own
-values, never another row's."""
+"""k-anonymity: in the export every combination of all the columns it holds (week,
+language, forms of violence, age group, region, teller, consent) is shared by at least
+k rows, and each row shows a generalization of its own values, never another row's."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.core.management import call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from submissions.choices import AgeGroup, Consent, Language, Region, Status, Teller
-from submissions.export import WITHHELD, generalize, iso_week
+from submissions.choices import AgeGroup, Consent, Language, Region, Status, Teller, ViolenceForm
+from submissions.export import SEVERAL, WITHHELD, generalize, iso_week
 from submissions.models import AuditEvent, Testimony
 
 # Three weeks from the first day of the Astana installation, across a month's end.
@@ -25,14 +25,27 @@ DAYS = [OPENED + timedelta(days=n) for n in range(21)]
 AGES = [*AgeGroup.values, ""]
 REGIONS = [*Region.values, ""]  # Kazakh regions, whole countries ("KG"), "other", unsaid
 TELLERS = [*Teller.values, ""]
-QUASI_IDENTIFIERS = ("received_week", "language", "age_group", "region", "teller")
-
+# Every column of the file but the record id and the text.
+EXPORTED = (
+    "received_week",
+    "language",
+    "forms_of_violence",
+    "age_group",
+    "region",
+    "teller",
+    "consent",
+)
+forms = st.sets(st.sampled_from(ViolenceForm.values), max_size=3).map(
+    lambda chosen: ",".join(sorted(chosen))
+)
 row = st.tuples(
     st.sampled_from(DAYS),
     st.sampled_from(Language.values),
+    forms,
     st.sampled_from(AGES),
     st.sampled_from(REGIONS),
     st.sampled_from(TELLERS),
+    st.sampled_from(Consent.values),
 )
 # Independent rows are nearly all unique; rows drawn from a small pool repeat, so
 # both the rare and the common cases come up.
@@ -52,13 +65,15 @@ def month_of(week: str) -> str:
 
 
 def generalizes(original: tuple[str, ...], shown: tuple[str, ...]) -> bool:
-    week, language, age, region, teller = original
+    week, language, forms, age, region, teller, consent = original
     allowed = (
         {week, month_of(week), WITHHELD},
         {language, WITHHELD},
+        {forms, WITHHELD} | ({SEVERAL} if "," in forms else set()),
         {age, WITHHELD},
         {region, region.split("-")[0], WITHHELD},
         {teller, WITHHELD},
+        {consent},
     )
     return all(value in options for value, options in zip(shown, allowed, strict=True))
 
@@ -81,8 +96,11 @@ def test_every_shown_combination_is_shared_by_at_least_k_rows(rows, k):
     assert all(n >= k for n in groups.values()), groups
     suppressed = sum(n for original, n in counts.items() if shown[original] is None)
     assert suppressed + sum(groups.values()) == len(rows)
-    # Whatever is left over at the last level is fewer than k rows, or it would be shown.
-    assert suppressed < k
+    # Whatever is left over at the last level is fewer than k rows of each consent (the
+    # one column never generalized), or it would be shown.
+    for consent in Consent.values:
+        left = sum(n for key, n in counts.items() if shown[key] is None and key[-1] == consent)
+        assert left < k
 
 
 @pytest.mark.django_db
@@ -101,6 +119,7 @@ def test_the_exported_file_is_k_anonymous(k, settings, tmp_path):
             consent=rng.choice(Consent.values),
             status=Status.APPROVED if n < 80 else Status.REJECTED,
         )
+        record.violence_forms = rng.sample(ViolenceForm.values, rng.randint(0, 3))
         record.seal_text(f"original {n}")
         record.seal_campaign_text(f"campaign {n}")
         records.append(record)
@@ -110,9 +129,9 @@ def test_the_exported_file_is_k_anonymous(k, settings, tmp_path):
     call_command("export_testimonies", output=str(output), stderr=io.StringIO())
 
     exported = list(csv.DictReader(io.StringIO(output.read_text("utf-8-sig"), newline="")))
-    combinations = Counter(tuple(row[name] for name in QUASI_IDENTIFIERS) for row in exported)
+    combinations = Counter(tuple(row[name] for name in EXPORTED) for row in exported)
     assert combinations and all(n >= k for n in combinations.values()), combinations
     detail = AuditEvent.objects.get(action=AuditEvent.Action.EXPORTED).detail
     assert detail["rows"] == len(exported)
     assert detail["rows"] + detail["suppressed"] == 80
-    assert detail["suppressed"] < k
+    assert detail["suppressed"] < 2 * k  # fewer than k of each consent

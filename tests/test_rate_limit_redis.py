@@ -17,11 +17,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import redis
+import time_machine
 from django.db import connection
 
 from submissions.models import Testimony
@@ -136,3 +138,29 @@ def test_a_burst_of_50_stores_exactly_the_site_cap(server, redis_db):
             assert f">\n{story(n)}</textarea>" in answer.body
     _, client = redis_db
     assert any(key.startswith(b"untold:") for key in client.scan_iter())
+
+
+def test_a_counter_expires_at_its_windows_end_not_an_hour_after_its_first_request(
+    redis_db, settings, client
+):
+    # Given the real Redis as the cache, and the clock 17 minutes into an hour's window,
+    url, redis_client = redis_db
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "untold",
+        }
+    }
+    settings.UNTOLD_RATE_PER_CLIENT = "10/h"
+    window_start = datetime(2026, 12, 9, 8, 0, tzinfo=UTC)
+    with time_machine.travel(window_start + timedelta(minutes=17), tick=False):
+        # when a first request is counted,
+        client.post("/en/", {})
+
+    # its counter lives until the window's end (43 minutes), not for an hour from it:
+    # its time to live dates nothing finer than the window.
+    end = int((window_start + timedelta(hours=1)).timestamp())
+    keys = [key for key in redis_client.scan_iter() if b":10/h:" in key]
+    assert keys and all(f":{end}:".encode() in key for key in keys), keys
+    assert all(43 * 60 - 5 <= redis_client.ttl(key) <= 43 * 60 for key in keys)

@@ -15,7 +15,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from submissions.maintenance import shuffle_storage
+from submissions.maintenance import (
+    prepare_shuffled_copy,
+    shuffle_storage,
+    swap_in_shuffled_copy,
+)
 from submissions.models import Testimony
 from tests.conftest import another_connection, wait_for_a_waiting_lock
 
@@ -24,10 +28,11 @@ ARRIVALS = 40
 COLUMNS = [field.attname for field in Testimony._meta.concrete_fields]
 
 
-def arrive(count: int) -> list[uuid.UUID]:
-    """Testimonies stored one at a time, as submissions are; their ids in that order."""
+def arrive(count: int, first: int = 0) -> list[uuid.UUID]:
+    """Testimonies stored one at a time, as submissions are, numbered from ``first``;
+    their ids in that order."""
     ids = []
-    for number in range(count):
+    for number in range(first, first + count):
         testimony = Testimony(language="en", consent="quote", age_group="18_24")
         testimony.seal_text(f"story number {number}")
         testimony.set_receipt_code(f"{number:016d}")
@@ -136,3 +141,94 @@ def shuffle_in_thread() -> None:
         shuffle_storage()
     finally:
         connection.close()  # this thread's own connection
+
+
+# --- PostgreSQL: a shuffled copy built beside the table, then swapped in ---------------
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the shuffled copy is PostgreSQL's"
+)
+PROBE = "untold_grant_probe"
+
+
+def table_shape() -> dict[str, object]:
+    """The table's indexes and constraints (names and definitions) and the privileges
+    other roles hold on it, whole and per column."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'submissions_testimony'"
+        )
+        indexes = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'submissions_testimony'::regclass"
+        )
+        constraints = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_name = 'submissions_testimony' AND grantee = %s",
+            [PROBE],
+        )
+        grants = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT grantee, privilege_type, column_name FROM information_schema.column_privileges "
+            "WHERE table_name = 'submissions_testimony' AND grantee = %s",
+            [PROBE],
+        )
+        columns = sorted(cursor.fetchall())
+    return {"indexes": indexes, "constraints": constraints, "grants": grants, "columns": columns}
+
+
+@postgresql_only
+def test_the_table_keeps_its_indexes_constraints_and_grants():
+    arrive(5)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP ROLE IF EXISTS {PROBE}")
+        cursor.execute(f"CREATE ROLE {PROBE}")
+        cursor.execute(f"GRANT INSERT, DELETE ON submissions_testimony TO {PROBE}")
+        cursor.execute(f"GRANT SELECT (id, receipt_digest) ON submissions_testimony TO {PROBE}")
+    try:
+        before = table_shape()
+        assert before["grants"] and before["columns"] and before["indexes"]
+
+        shuffle()
+
+        assert table_shape() == before
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"REVOKE ALL ON submissions_testimony FROM {PROBE}")
+            cursor.execute(f"DROP ROLE {PROBE}")
+
+
+@postgresql_only
+def test_what_is_written_while_the_copy_is_built_is_kept():
+    # Given the shuffled copy built from five testimonies,
+    arrivals = arrive(5)
+    prepare_shuffled_copy(connection)
+
+    # when one arrives, one is withdrawn and one approved before the swap,
+    late = arrive(1, first=5)[0]
+    Testimony.objects.filter(id=arrivals[0]).delete()
+    Testimony.objects.filter(id=arrivals[1]).update(status="approved")
+    before = set(Testimony.objects.values_list(*COLUMNS))
+    rows = swap_in_shuffled_copy(connection)
+
+    # the swapped-in table holds exactly what the table held: nothing undone or lost.
+    assert rows == 5
+    assert set(Testimony.objects.values_list(*COLUMNS)) == before
+    assert Testimony.objects.get(id=late).open_text() == "story number 5"
+    assert not Testimony.objects.filter(id=arrivals[0]).exists()
+
+
+@postgresql_only
+def test_a_shuffle_stopped_before_its_swap_changes_nothing_and_the_next_one_works():
+    arrivals = arrive(5)
+    prepare_shuffled_copy(connection)  # and then the process was killed, say
+
+    arrive(1, first=5)
+    assert shuffle() == "Shuffled the storage order of 6 testimonies.\n"
+
+    assert set(arrivals) < set(Testimony.objects.values_list("id", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'untold_shuffle%%'")
+        assert cursor.fetchone()[0] == 0

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core import signing
 from django.db import connection
 from django.test import Client
 
@@ -117,13 +118,17 @@ def test_the_receipt_code_is_shown_once_and_stored_only_as_its_digest(client):
         assert code.encode() not in stored
 
 
-def test_the_receipt_cookie_lasts_only_the_browser_session(client):
+def test_the_receipt_cookie_lasts_ten_minutes_and_carries_no_time(client):
     response = client.post("/en/", story(client))
 
     cookie = response.cookies["receipt"]
     assert cookie["path"] == "/en/thanks/"
-    assert cookie["max-age"] == "" and cookie["expires"] == ""
+    assert cookie["max-age"] == 600
     assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    # The code and its signature, and nothing else: no time it was sent.
+    code, signature = cookie.value.split(":")
+    assert re.fullmatch(r"\d{16}", code)
+    assert signing.Signer(salt=receipts.COOKIE_SALT).unsign(cookie.value) == code
 
 
 def test_a_filled_honeypot_stores_nothing_but_looks_like_success(client):
@@ -194,12 +199,15 @@ def test_an_expired_csrf_cookie_keeps_her_text_and_lets_her_send_again():
     fields["csrfmiddlewaretoken"] = hidden(page, "csrfmiddlewaretoken")
     client.cookies.clear()  # the browser was closed and reopened, say
 
-    refused = client.post("/en/", fields)
+    # The browser names the page's own origin, as it does for a form on this site.
+    refused = client.post("/en/", fields, HTTP_ORIGIN="http://testserver")
 
     page = refused.content.decode()
     assert refused.status_code == 403
     assert "The page had expired" in page
     assert textarea(page) == STORY
+    # She chooses how it may be used again: nothing is ticked for her.
+    assert not re.search(r'<input[^>]*name="(?:consent|understood)"[^>]*checked', page)
     assert Testimony.objects.count() == 0
     fields["csrfmiddlewaretoken"] = hidden(page, "csrfmiddlewaretoken")
     assert client.post("/en/", fields).status_code == 302

@@ -100,6 +100,10 @@ UNTOLD_EXIT_URL = env("UNTOLD_EXIT_URL", "https://www.google.com/")
 UNTOLD_CLIENT_IP_HEADER = env("UNTOLD_CLIENT_IP_HEADER")
 UNTOLD_EXPORT_K = envint("UNTOLD_EXPORT_K", 5)
 UNTOLD_RETAIN_DAYS = envint("UNTOLD_RETAIN_DAYS", 90)
+# How long backups keep a story that was withdrawn or purged from the live database:
+# the pages state it, so it must be set outside debug (submissions.E014).
+UNTOLD_BACKUP_DAYS_RAW = env("UNTOLD_BACKUP_DAYS")
+UNTOLD_BACKUP_DAYS = envint("UNTOLD_BACKUP_DAYS", 30 if DEBUG else 0)
 # Rate limits ("count/period", period s, m, h or d), see submissions/ratelimit.py.
 UNTOLD_RATE_PER_CLIENT = env("UNTOLD_RATE_PER_CLIENT", "10/h")
 UNTOLD_RATE_SITE = env("UNTOLD_RATE_SITE", "120/m")
@@ -140,6 +144,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "submissions.middleware.privacy_headers",
+    "submissions.panel.sessions.session_store_reachable",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -236,11 +241,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "submissions.accounts.RecordPasswordChanges"},
 ]
 # Only the moderation panel has sessions. They end at browser close, after 30 minutes
-# idle (every request renews the 30 minutes) and 12 hours after login in all
-# (submissions.middleware.panel_session_limit).
+# idle (25 to 30: the limit is renewed every 5 minutes of use) and 12 hours after login
+# in all (submissions.panel.sessions.session_limit).
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Not saved on every request: a session row rewritten at each click would stamp the
+# database around every new testimony (the order of PostgreSQL's transaction ids
+# dates a row between two stamped ones). submissions.panel.sessions renews the idle
+# limit at most every few minutes instead; with Redis, sessions never reach the
+# database at all.
+SESSION_SAVE_EVERY_REQUEST = False
+if REDIS_URL:
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 UNTOLD_PANEL_SESSION_HOURS = 12
 OTP_TOTP_ISSUER = "Untold"
 SESSION_COOKIE_HTTPONLY = True
@@ -316,8 +328,17 @@ MANAGERS: list[tuple[str, str]] = []
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Nothing about a visitor's failed request, and exceptions by class only
+    # (submissions/logs.py).
+    "filters": {"discreet": {"()": "submissions.logs.Discreet"}},
     "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["discreet"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},

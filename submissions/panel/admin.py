@@ -90,7 +90,7 @@ class TestimonyAdmin(DeclaredLookupsOnly):
     list_per_page = 50
     show_full_result_count = False
     # Beside these, Django's own "Delete selected": its confirmation page posts back to it
-    # by that name, and it deletes through delete_queryset below (crypto-shred, audited).
+    # by that name, and it deletes through delete_queryset below (from the live database, audited).
     actions = ["approve", "reject"]
     readonly_fields = [
         "short_id",
@@ -233,10 +233,10 @@ class TestimonyAdmin(DeclaredLookupsOnly):
         return super().response_change(request, obj)
 
     def delete_model(self, request: HttpRequest, obj: Testimony) -> None:
-        obj.delete_for_good(by=request.user.get_username())
+        obj.delete_on_record(by=request.user.get_username())
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        cast(TestimonyQuerySet, queryset).delete_for_good(by=request.user.get_username())
+        cast(TestimonyQuerySet, queryset).delete_on_record(by=request.user.get_username())
 
     @admin.action(
         description=_("Approve selected (those with a campaign text)"), permissions=["change"]

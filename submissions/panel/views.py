@@ -17,21 +17,26 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
+from submissions.campaign import campaign_today
 from submissions.crypto import NoPrivateKeyError
 from submissions.export import CannotExport
 from submissions.export import start as start_export
 from submissions.models import Testimony
+from submissions.panel.charts import Bar, protect, unprotected
 from submissions.panel.forms import ExportForm
 
-SMALL_COUNT = 5
+HIDDEN = _("hidden")
 
 
 @permission_required("submissions.view_statistics", raise_exception=True)
 def statistics(request: HttpRequest) -> HttpResponse:
-    """Counts and bar charts for moderators and campaign staff. Staff who may not read
-    testimonies see counts below 5 as "<5", so that a rare group cannot be singled out."""
-    suppress = not request.user.has_perm("submissions.change_testimony")
-    charts = []
+    """Counts and bar charts. Moderators see live counts; campaign staff, who may not read
+    testimonies, see the days that have ended with small counts hidden (charts.py)."""
+    live = request.user.has_perm("submissions.change_testimony")
+    testimonies = Testimony.objects.all()
+    if not live:
+        testimonies = testimonies.filter(received_on__lt=campaign_today())
+    show = unprotected if live else protect
     titles = {
         "status": _("By status"),
         "day": _("By day received"),
@@ -40,32 +45,32 @@ def statistics(request: HttpRequest) -> HttpResponse:
         "age_group": _("By age group"),
         "region": _("By region"),
     }
-    for key, rows in Testimony.objects.statistics().items():
-        charts.append({"key": key, "title": titles[key], "bars": bar_chart(rows, suppress)})
+    charts = [
+        {"key": key, "title": titles[key], "bars": bar_chart(show(rows))}
+        for key, rows in testimonies.statistics().items()
+    ]
     context = {
         **admin.site.each_context(request),
         "charts": charts,
-        "suppress": suppress,
+        "live": live,
         "title": _("Statistics"),
     }
     return render(request, "admin/statistics.html", context)
 
 
-def bar_chart(rows: list[tuple[str, int]], suppress: bool) -> list[dict]:
-    """Bars as (label, shown count, width in per cent, y offset) for a server-drawn SVG."""
-    top = max((count for _, count in rows), default=0) or 1
-    bars = []
-    for index, (label, count) in enumerate(rows):
-        hidden = suppress and 0 < count < SMALL_COUNT
-        bars.append(
-            {
-                "label": label,
-                "shown": f"<{SMALL_COUNT}" if hidden else str(count),
-                "width": 0 if hidden else round(100 * count / top, 1),
-                "y": index * 24,
-            }
-        )
-    return bars
+def bar_chart(bars: list[Bar]) -> list[dict]:
+    """Bars as (label, shown count, width in per cent, y offset) for a server-drawn SVG.
+    A hidden count is drawn as no bar at all, and its width is not its count's."""
+    top = max((bar.count for bar in bars if not bar.hidden), default=0) or 1
+    return [
+        {
+            "label": bar.label,
+            "shown": HIDDEN if bar.hidden else str(bar.count),
+            "width": 0 if bar.hidden else round(100 * bar.count / top, 1),
+            "y": index * 24,
+        }
+        for index, bar in enumerate(bars)
+    ]
 
 
 @permission_required("submissions.export", raise_exception=True)
