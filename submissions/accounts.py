@@ -6,10 +6,14 @@ its password or second factor, and the trail then blames the moderator. So every
 change to accounts, their groups and permissions, the permissions of groups, passwords
 and second-factor devices writes an AuditEvent, whichever door it came through: the
 panel, our commands, Django's own commands (``createsuperuser``, ``changepassword``)
-or a shell. The receivers below watch the models themselves, so no path is missed;
-``acting_as`` names who is acting (the signed-in staff member in the panel, the
-command on the command line), and a change made with no one named is recorded as
-made by "system".
+or a shell. The receivers below watch the models themselves (their save, delete and
+many-to-many signals), so every path through the ORM is seen; ``acting_as`` names
+who is acting (the signed-in staff member in the panel, the command on the command
+line), and a change made with no one named is recorded as made by "system".
+
+What signals cannot see: raw SQL, ``QuerySet.update()`` and ``bulk_create``, which
+skip every model hook. Whoever can run those on the database owns it anyway; the
+deploy guide keeps that to the database owner on the moderation host.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ FLAGS = {
     "is_staff": (Action.STAFF_GRANTED, Action.STAFF_REVOKED),
     "is_superuser": (Action.SUPERUSER_GRANTED, Action.SUPERUSER_REVOKED),
 }
+# Every field of an account compared before and after a save.
+WATCHED = (*FLAGS, "password", "username")
 
 
 @contextmanager
@@ -54,14 +60,13 @@ def record(action: str, subject: str, **detail: object) -> None:
 
 
 @receiver(pre_save, sender=User)
-def remember_flags(sender: type[User], instance: User, update_fields=None, **kwargs) -> None:
-    """Keep the flags as stored, to compare after the save. A save that names only
-    other fields (the login's ``last_login``) is not looked at."""
-    if instance.pk is None or (update_fields is not None and not set(update_fields) & FLAGS.keys()):
-        instance.untold_stored_flags = None  # type: ignore[attr-defined]
-        return
-    stored = User.objects.filter(pk=instance.pk).values(*FLAGS).first()
-    instance.untold_stored_flags = stored  # type: ignore[attr-defined]
+def remember_account(sender: type[User], instance: User, update_fields=None, **kwargs) -> None:
+    """Keep the watched fields as stored, to compare after the save. A save that names
+    only other fields (the login's ``last_login``) is not looked at."""
+    stored = None
+    if instance.pk is not None and (update_fields is None or set(update_fields) & set(WATCHED)):
+        stored = User.objects.filter(pk=instance.pk).values(*WATCHED).first()
+    instance.untold_stored = stored  # type: ignore[attr-defined]
 
 
 @receiver(post_save, sender=User)
@@ -74,14 +79,21 @@ def record_account(sender: type[User], instance: User, created: bool, **kwargs) 
             staff=instance.is_staff,
             superuser=instance.is_superuser,
             active=instance.is_active,
+            password=instance.has_usable_password(),
         )
         return
-    stored = getattr(instance, "untold_stored_flags", None)
+    stored = getattr(instance, "untold_stored", None)
     if not stored:
         return
     for flag, (on, off) in FLAGS.items():
         if stored[flag] != getattr(instance, flag):
             record(on if getattr(instance, flag) else off, name)
+    if stored["password"] != instance.password:
+        # Any new hash: set_password, a hash written directly, or (rarely) the same
+        # password hashed again with stronger parameters at sign-in.
+        record(Action.PASSWORD_CHANGED, name)
+    if stored["username"] != instance.username:
+        record(Action.ACCOUNT_RENAMED, name, previous=stored["username"])
 
 
 @receiver(post_delete, sender=User)
@@ -137,13 +149,37 @@ def name_of(thing: Any) -> str:
     return f"{thing.content_type.app_label}.{thing.codename}"
 
 
+@receiver(pre_save, sender=TOTPDevice)
+@receiver(pre_save, sender=StaticDevice)
+def remember_device(sender: type, instance: Any, **kwargs) -> None:
+    """Keep what makes a device a second factor (its owner, its secret, whether it is
+    confirmed), as stored. Each use saves the device too, which changes none of it."""
+    fields = ["user_id", "confirmed", *(["key"] if sender is TOTPDevice else [])]
+    stored = None
+    if instance.pk is not None:
+        stored = type(instance).objects.filter(pk=instance.pk).values(*fields).first()
+    instance.untold_stored = stored
+
+
 @receiver(post_save, sender=TOTPDevice)
 @receiver(post_save, sender=StaticDevice)
 def record_device(sender: type, instance: Any, created: bool, **kwargs) -> None:
-    """A new second factor. Later saves of a device (each use updates its counters and
-    throttling) change nothing that a person chose, and are not recorded."""
+    """A new second factor, or one given a new secret, owner or confirmation."""
+    owner = instance.user.get_username()
     if created:
-        record(Action.DEVICE_ADDED, instance.user.get_username(), device=device_kind(instance))
+        record(Action.DEVICE_ADDED, owner, device=device_kind(instance))
+        return
+    stored = getattr(instance, "untold_stored", None)
+    if stored and any(stored[field] != getattr(instance, field) for field in stored):
+        record(Action.DEVICE_CHANGED, owner, device=device_kind(instance))
+
+
+@receiver(post_save, sender=StaticToken)
+def record_backup_code(sender: type, instance: StaticToken, created: bool, **kwargs) -> None:
+    """A backup code added to an existing set (a new set is recorded with its device;
+    a code used at sign-in is deleted, which changes nothing anyone chose)."""
+    if created:
+        record(Action.BACKUP_CODE_ADDED, instance.device.user.get_username())
 
 
 @receiver(post_delete, sender=TOTPDevice)
@@ -156,23 +192,6 @@ def record_deleted_device(sender: type, instance: Any, **kwargs) -> None:
 
 def device_kind(device: Any) -> str:
     return "authenticator" if isinstance(device, TOTPDevice) else "backup codes"
-
-
-class RecordPasswordChanges:
-    """Not a rule for passwords: Django calls ``password_changed`` on every configured
-    password validator after any new password is saved (``set_password`` then
-    ``save``, from any door), which makes this the one place that sees them all.
-    Rehashing an unchanged password on login does not call it."""
-
-    def validate(self, password: str, user: User | None = None) -> None:
-        return None
-
-    def password_changed(self, password: str, user: User | None = None) -> None:
-        if user is not None:
-            record(Action.PASSWORD_CHANGED, user.get_username())
-
-    def get_help_text(self) -> str:
-        return ""
 
 
 BACKUP_CODES = 8

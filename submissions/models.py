@@ -248,6 +248,9 @@ class AuditEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", _("set password")
         DEVICE_ADDED = "device_added", _("added second factor")
         DEVICE_REMOVED = "device_removed", _("removed second factor")
+        DEVICE_CHANGED = "device_changed", _("changed second factor")
+        BACKUP_CODE_ADDED = "backup_code_added", _("added backup code")
+        ACCOUNT_RENAMED = "account_renamed", _("renamed account")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(default=timezone.now, editable=False)

@@ -237,8 +237,6 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-    # Not a rule: records every password change in the audit trail (submissions/accounts.py).
-    {"NAME": "submissions.accounts.RecordPasswordChanges"},
 ]
 # Only the moderation panel has sessions. They end at browser close, after 30 minutes
 # idle (25 to 30: the limit is renewed every 5 minutes of use) and 12 hours after login

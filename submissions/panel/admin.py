@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import BadRequest, ValidationError
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -53,6 +55,16 @@ class DeclaredLookupsOnly(admin.ModelAdmin):
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         return request is not None and lookup in self.declared_lookups(request)
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Refuse (400) an action on something that is not one of this list's ids,
+        before a query turns it into a 500."""
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                self.model._meta.pk.to_python(value)
+            except ValidationError:
+                raise BadRequest("not a record of this list") from None
+        return super().response_action(request, queryset)
 
     def declared_lookups(self, request: HttpRequest) -> set[str]:
         """The query parameters of the list's own filters (fields named in

@@ -18,7 +18,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import URLPattern, URLResolver, path
 from django.utils.translation import gettext_lazy as _
 from django_otp import verify_token
 from django_otp.admin import OTPAdminSite
@@ -111,12 +111,16 @@ class PanelSite(OTPAdminSite):
             ratelimit.forgive("panel-login", own=own, site=site, now=now)
         return response
 
-    def get_urls(self):
-        extra = [
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        """The admin's pages, the statistics and the export; without Django's "view on
+        site" redirect, which no model here has and which answers for any object of any
+        model whether it exists."""
+        extra: list[URLPattern | URLResolver] = [
             path("statistics/", self.admin_view(statistics), name="statistics"),
             path("export/", self.admin_view(export), name="export"),
         ]
-        return extra + super().get_urls()
+        kept = [url for url in super().get_urls() if getattr(url, "name", None) != "view_on_site"]
+        return extra + kept
 
     def each_context(self, request: HttpRequest) -> dict:
         context = super().each_context(request)
