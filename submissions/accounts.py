@@ -145,7 +145,7 @@ def name_of(thing: Any) -> str:
     if isinstance(thing, User):
         return thing.get_username()
     if isinstance(thing, Group):
-        return f"group {thing.name}"
+        return thing.name
     return f"{thing.content_type.app_label}.{thing.codename}"
 
 

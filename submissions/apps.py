@@ -15,7 +15,7 @@ class SubmissionsConfig(AppConfig):
         # Imported for what they register: the system checks, the audit of account
         # changes, the panel's model pages and its sign-in receivers.
         from submissions import accounts, checks  # noqa: F401
-        from submissions.panel import admin, sessions  # noqa: F401
+        from submissions.panel import admin, sessions, testimonies  # noqa: F401
 
 
 class PanelConfig(admin_apps.AdminConfig):

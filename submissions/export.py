@@ -178,6 +178,9 @@ class ExportPlan:
     rows: int
     suppressed: int
     buckets: list[int] = field(repr=False)
+    # For each exported column (HEADER's names), how many exported rows show it less
+    # precisely than it was given: what the export page tells before the download.
+    generalized: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, queryset: QuerySet, *, k: int) -> ExportPlan:
@@ -189,10 +192,23 @@ class ExportPlan:
             counts[(iso_week(day), *rest)] += n
         shown = generalize(counts, k)
         suppressed = sum(n for key, n in counts.items() if shown[key] is None)
+        generalized: Counter[str] = Counter()
+        for key, n in counts.items():
+            target = shown[key]
+            if target is not None:
+                for name, given, exported in zip(HEADER[1:8], key, target, strict=True):
+                    generalized[name] += n if given != exported else 0
         total = sum(counts.values())
         buckets = list(range(max(1, total // BUCKET_ROWS)))
         secrets.SystemRandom().shuffle(buckets)
-        return cls(queryset, shown, rows=total - suppressed, suppressed=suppressed, buckets=buckets)
+        return cls(
+            queryset,
+            shown,
+            rows=total - suppressed,
+            suppressed=suppressed,
+            buckets=buckets,
+            generalized=dict(generalized),
+        )
 
     def unopened(self) -> int:
         """How many of the campaign texts this export would write fail to open. Each is

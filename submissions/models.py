@@ -31,6 +31,11 @@ TEXT_FIELD = "text"
 CAMPAIGN_TEXT_FIELD = "campaign_text"
 
 
+# What a testimony needs before it is approved and exported: a campaign text, unless
+# she allowed statistics only (the export writes no text for those).
+READY = models.Q(consent=Consent.STATISTICS) | models.Q(sealed_campaign_text__isnull=False)
+
+
 class TestimonyQuerySet(models.QuerySet):
     def with_violence_form(self, value: str) -> TestimonyQuerySet:
         """Testimonies whose comma-separated forms of violence include ``value``."""
@@ -42,21 +47,25 @@ class TestimonyQuerySet(models.QuerySet):
         )
 
     def approve(self, *, by: str) -> tuple[int, int]:
-        """Approve those not yet approved that have a campaign text, each on record.
-        Returns how many were approved and how many were skipped for lack of one."""
+        """Approve those not yet approved that are ready (``READY``), each on record.
+        Returns how many were approved and how many were skipped as not ready."""
         pending = self.exclude(status=Status.APPROVED)
-        skipped = pending.filter(sealed_campaign_text__isnull=True).count()
-        ready = pending.filter(sealed_campaign_text__isnull=False)
+        skipped = pending.exclude(READY).count()
+        ready = pending.filter(READY)
         return ready.set_status(Status.APPROVED, by=by, action=AuditEvent.Action.APPROVED), skipped
 
-    def reject(self, *, by: str) -> int:
-        """Reject those not yet rejected, each on record; returns how many."""
+    def reject(self, *, by: str, reason: str = "") -> int:
+        """Reject those not yet rejected, each on record with the reason if one is given;
+        returns how many."""
         pending = self.exclude(status=Status.REJECTED)
-        return pending.set_status(Status.REJECTED, by=by, action=AuditEvent.Action.REJECTED)
+        detail = {"reason": reason} if reason else {}
+        return pending.set_status(
+            Status.REJECTED, by=by, action=AuditEvent.Action.REJECTED, **detail
+        )
 
-    def set_status(self, status: str, *, by: str, action: str) -> int:
+    def set_status(self, status: str, *, by: str, action: str, **detail: object) -> int:
         """Give these testimonies ``status`` and record ``action`` for each, together."""
-        return self._each_on_record(action, by, lambda rows: rows.update(status=status))
+        return self._each_on_record(action, by, lambda rows: rows.update(status=status), detail)
 
     def delete_on_record(self, *, by: str) -> int:
         """Delete these testimonies from the live database (the rows, their sealed texts
@@ -64,7 +73,11 @@ class TestimonyQuerySet(models.QuerySet):
         return self._each_on_record(AuditEvent.Action.DELETED, by, lambda rows: rows.delete())
 
     def _each_on_record(
-        self, action: str, by: str, change: Callable[[models.QuerySet], object]
+        self,
+        action: str,
+        by: str,
+        change: Callable[[models.QuerySet], object],
+        detail: dict[str, object] | None = None,
     ) -> int:
         """Apply ``change`` to these testimonies and record ``action`` for each, in one
         transaction: the change and its audit trail stand or fall together.
@@ -78,16 +91,15 @@ class TestimonyQuerySet(models.QuerySet):
             ids = list(self.select_for_update().values_list("id", flat=True))
             change(self.model.objects.filter(id__in=ids))
             AuditEvent.objects.bulk_create(
-                AuditEvent(action=action, actor=by, testimony_id=record_id) for record_id in ids
+                AuditEvent(action=action, actor=by, testimony_id=record_id, detail=detail or {})
+                for record_id in ids
             )
         return len(ids)
 
     def exportable(self) -> TestimonyQuerySet:
-        """Approved, with a campaign text, and consented to some use: nothing else."""
+        """Approved, consented to some use, and ready (``READY``): nothing else."""
         return self.filter(
-            status=Status.APPROVED,
-            consent__in=[Consent.QUOTE, Consent.STATISTICS],
-            sealed_campaign_text__isnull=False,
+            READY, status=Status.APPROVED, consent__in=[Consent.QUOTE, Consent.STATISTICS]
         )
 
     def statistics(self) -> dict[str, list[tuple[str, int]]]:
@@ -119,17 +131,25 @@ class TestimonyQuerySet(models.QuerySet):
 
 class Testimony(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    received_on = models.DateField(default=campaign_today, editable=False)
-    language = models.CharField(max_length=2, choices=Language.choices)
+    received_on = models.DateField(_("received on"), default=campaign_today, editable=False)
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices)
     sealed_text = models.BinaryField(editable=False)
     # Several ViolenceForm values, comma-separated and sorted; portable to filter on
     # (``forms_of_violence__contains``) on SQLite and PostgreSQL alike.
-    forms_of_violence = models.CharField(max_length=200, blank=True, default="")
-    age_group = models.CharField(max_length=10, choices=AgeGroup.choices, blank=True)
-    region = models.CharField(max_length=8, choices=Region.choices, blank=True)
-    teller = models.CharField(max_length=10, choices=Teller.choices, blank=True)
-    consent = models.CharField(max_length=10, choices=Consent.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    forms_of_violence = models.CharField(
+        _("forms of violence"), max_length=200, blank=True, default=""
+    )
+    age_group = models.CharField(
+        _("age group"), max_length=10, choices=AgeGroup.choices, blank=True
+    )
+    region = models.CharField(_("region"), max_length=8, choices=Region.choices, blank=True)
+    teller = models.CharField(
+        _("who is telling"), max_length=10, choices=Teller.choices, blank=True
+    )
+    consent = models.CharField(_("consent"), max_length=10, choices=Consent.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.NEW
+    )
     sealed_campaign_text = models.BinaryField(null=True, blank=True, editable=False)
     receipt_digest = models.CharField(
         max_length=64, unique=True, null=True, blank=True, editable=False
@@ -148,7 +168,7 @@ class Testimony(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Testimony {self.short_id}"
+        return str(_("story %(id)s") % {"id": self.short_id})
 
     @property
     def short_id(self) -> str:
@@ -190,15 +210,17 @@ class Testimony(models.Model):
 
     def approve(self, *, by: str) -> None:
         """Approve this testimony, on record, unless it is approved already. Raises
-        ValueError, changing nothing, if it has no campaign text (as stored now)."""
+        ValueError, changing nothing, if it may be quoted and has no campaign text (as
+        stored now)."""
         _, skipped = type(self).objects.filter(pk=self.pk).approve(by=by)
         if skipped:
-            raise ValueError("a testimony is approved only with a campaign text")
+            raise ValueError("a quotable testimony is approved only with a campaign text")
         self.status = Status.APPROVED
 
-    def reject(self, *, by: str) -> None:
-        """Reject this testimony, on record, unless it is rejected already."""
-        type(self).objects.filter(pk=self.pk).reject(by=by)
+    def reject(self, *, by: str, reason: str = "") -> None:
+        """Reject this testimony, on record with the reason if one is given, unless it is
+        rejected already."""
+        type(self).objects.filter(pk=self.pk).reject(by=by, reason=reason)
         self.status = Status.REJECTED
 
     def delete_on_record(self, *, by: str) -> None:
@@ -253,13 +275,13 @@ class AuditEvent(models.Model):
         ACCOUNT_RENAMED = "account_renamed", _("renamed account")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    at = models.DateTimeField(default=timezone.now, editable=False)
-    actor = models.CharField(max_length=150)
-    action = models.CharField(max_length=30, choices=Action.choices)
+    at = models.DateTimeField(_("when"), default=timezone.now, editable=False)
+    actor = models.CharField(_("who"), max_length=150)
+    action = models.CharField(_("action"), max_length=30, choices=Action.choices)
     # Not a foreign key: the event outlives a deleted or purged testimony.
     testimony_id = models.UUIDField(null=True, blank=True)
     # The account (or group) a change to accounts was made to; empty for other events.
-    subject = models.CharField(max_length=160, blank=True, default="")
+    subject = models.CharField(_("to whom"), max_length=160, blank=True, default="")
     detail = models.JSONField(default=dict, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()

@@ -36,3 +36,18 @@ def chromium() -> Iterator[object]:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             yield browser
             browser.close()
+
+
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_violations(page) -> str:
+    """axe-core's report of WCAG A/AA violations on the page, empty if there are none
+    (axe-core comes inside the axe-playwright-python wheel)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(
+        page,
+        options={"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]},
+    )
+    return results.generate_report() if results.violations_count else ""

@@ -45,6 +45,15 @@ def current_code(device: TOTPDevice) -> str:
     return f"{code:0{device.digits}d}"
 
 
+def signed_in(client: Client) -> bool:
+    """Whether the panel lets this client in: its index answers, or sends it on to the
+    page its group lands on (never to the login page)."""
+    response = client.get(PANEL)
+    if response.status_code == 302:
+        return not response["Location"].startswith(LOGIN)
+    return response.status_code == 200
+
+
 def log_in(client: Client, username: str, password: str = PASSWORD, code: str = "", **extra):
     """Post the panel's login form as a person would fill it in."""
     data = {"username": username, "password": password, "otp_token": code, "next": PANEL}

@@ -29,7 +29,7 @@ from django_otp.util import random_hex
 
 from submissions.models import AuditEvent
 from submissions.staff import StaffGroup
-from tests.panel import PANEL, PASSWORD, current_code, log_in, staff, verified_client
+from tests.panel import PANEL, PASSWORD, current_code, log_in, signed_in, staff, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_create_moderator_records_the_account_with_its_password_group_and_second
     )
     details = [event.detail for event in made]
     assert {"staff": True, "superuser": False, "active": True, "password": True} in details
-    assert {"item": "group moderator"} in details
+    assert {"item": "moderator"} in details
     assert {"device": "authenticator"} in details and {"device": "backup codes"} in details
 
 
@@ -109,7 +109,7 @@ def test_grant_group_records_the_group_and_the_staff_status_it_gives():
     assert who_what_whom(made) == sorted(
         [(actor, Action.GROUP_ADDED, "zoe"), (actor, Action.STAFF_GRANTED, "zoe")]
     )
-    assert {"item": "group moderator"} in [event.detail for event in made]
+    assert {"item": "moderator"} in [event.detail for event in made]
 
 
 def test_revoke_group_records_the_removal(ann):
@@ -117,7 +117,7 @@ def test_revoke_group_records_the_removal(ann):
         call_command("revoke_group", "ann", "campaign", stdout=io.StringIO())
 
     assert made == [
-        Event("manage.py revoke_group", Action.GROUP_REMOVED, "ann", {"item": "group campaign"})
+        Event("manage.py revoke_group", Action.GROUP_REMOVED, "ann", {"item": "campaign"})
     ]
 
 
@@ -215,23 +215,23 @@ def add_and_remove_authenticator(user: User) -> None:
 SHELL_CHANGES: dict[str, tuple[Callable[[User], object], list[tuple[str, str, dict]]]] = {
     "user.groups.add": (
         lambda ann: ann.groups.add(group("moderator")),
-        [(Action.GROUP_ADDED, "ann", {"item": "group moderator"})],
+        [(Action.GROUP_ADDED, "ann", {"item": "moderator"})],
     ),
     "group.user_set.add": (
         lambda ann: group("moderator").user_set.add(ann),
-        [(Action.GROUP_ADDED, "ann", {"item": "group moderator"})],
+        [(Action.GROUP_ADDED, "ann", {"item": "moderator"})],
     ),
     "user.groups.remove": (
         lambda ann: ann.groups.remove(group("campaign")),
-        [(Action.GROUP_REMOVED, "ann", {"item": "group campaign"})],
+        [(Action.GROUP_REMOVED, "ann", {"item": "campaign"})],
     ),
     "user.groups.clear": (
         lambda ann: ann.groups.clear(),
-        [(Action.GROUP_REMOVED, "ann", {"item": "group campaign"})],
+        [(Action.GROUP_REMOVED, "ann", {"item": "campaign"})],
     ),
     "group.user_set.clear": (
         lambda ann: group("campaign").user_set.clear(),
-        [(Action.GROUP_REMOVED, "ann", {"item": "group campaign"})],
+        [(Action.GROUP_REMOVED, "ann", {"item": "campaign"})],
     ),
     "user.user_permissions.add": (
         lambda ann: ann.user_permissions.add(permission("view_original")),
@@ -239,19 +239,19 @@ SHELL_CHANGES: dict[str, tuple[Callable[[User], object], list[tuple[str, str, di
     ),
     "group.permissions.add": (
         lambda ann: group("campaign").permissions.add(permission("view_original")),
-        [(Action.GROUP_PERMISSION_ADDED, "group campaign", {"item": "submissions.view_original"})],
+        [(Action.GROUP_PERMISSION_ADDED, "campaign", {"item": "submissions.view_original"})],
     ),
     "group.permissions.remove": (
         lambda ann: group("campaign").permissions.remove(permission("export")),
-        [(Action.GROUP_PERMISSION_REMOVED, "group campaign", {"item": "submissions.export"})],
+        [(Action.GROUP_PERMISSION_REMOVED, "campaign", {"item": "submissions.export"})],
     ),
     "group.permissions.clear": (
         lambda ann: group("campaign").permissions.clear(),
         [
-            (Action.GROUP_PERMISSION_REMOVED, "group campaign", {"item": "submissions.export"}),
+            (Action.GROUP_PERMISSION_REMOVED, "campaign", {"item": "submissions.export"}),
             (
                 Action.GROUP_PERMISSION_REMOVED,
-                "group campaign",
+                "campaign",
                 {"item": "submissions.view_statistics"},
             ),
         ],
@@ -324,10 +324,8 @@ def test_the_audit_list_shows_who_changed_what_for_whom(ann):
     page = client.get(f"{PANEL}submissions/auditevent/?action__exact=group_added")
 
     assert page.status_code == 200
-    row = next(line for line in page.content.decode().split("<tr") if 'field-subject">ann<' in line)
-    assert 'field-actor">system<' in row
-    assert "added to group" in row
-    assert "group moderator" in row
+    rows = [line for line in page.content.decode().split("<tr") if "field-sentence" in line]
+    assert any("system added ann to the group moderator" in row for row in rows), rows
 
 
 def test_a_password_changed_in_the_panel_is_recorded_as_made_by_its_owner():
@@ -358,5 +356,5 @@ def test_signing_in_writes_no_account_change():
 
     # Then: the only event is the login itself
     assert response.status_code == 302
-    assert client.get(PANEL).status_code == 200
+    assert signed_in(client)
     assert who_what_whom(made) == [("ann", Action.LOGGED_IN, "")]

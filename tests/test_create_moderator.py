@@ -23,7 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from submissions.models import AuditEvent
 from submissions.staff import StaffGroup
-from tests.panel import PANEL, PASSWORD, log_in
+from tests.panel import PASSWORD, log_in, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +148,7 @@ def test_the_new_account_logs_in_with_the_code_from_the_printed_uri(create):
     response = log_in(client, "ann", code=code_from_uri(otpauth_uri(output)))
 
     assert response.status_code == 302
-    assert client.get(PANEL).status_code == 200
+    assert signed_in(client)
     assert AuditEvent.objects.filter(action=AuditEvent.Action.LOGGED_IN, actor="ann").exists()
 
 
@@ -160,4 +160,4 @@ def test_a_printed_backup_code_logs_in(create):
     response = log_in(client, "ann", code=code)
 
     assert response.status_code == 302
-    assert client.get(PANEL).status_code == 200
+    assert signed_in(client)

@@ -121,7 +121,7 @@ def test_a_k_below_the_setting_is_refused_with_no_file(approved, settings):
     assert not isinstance(response, StreamingHttpResponse)
     assert "Content-Disposition" not in response
     assert response["Content-Type"].startswith("text/html")
-    assert "k must be at least 5" in response.content.decode()
+    assert "The smallest group is at least 5 stories." in response.content.decode()
     assert exported_nothing()
 
 

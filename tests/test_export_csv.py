@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import tracemalloc
 import uuid
 from datetime import date, timedelta
@@ -271,6 +272,21 @@ def test_the_commands_file_is_readable_by_its_owner_only(sample, tmp_path):
 
     assert target.stat().st_mode & 0o777 == 0o600
     assert rows(target.read_bytes())
+
+
+def test_the_command_leaves_the_permissions_of_what_is_not_a_file_alone(sample, tmp_path):
+    # A pipe (or /dev/null) is written to as it is: its permissions belong to others.
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe, 0o644)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()))
+    reader.start()
+
+    call_command("export_testimonies", output=str(pipe), stderr=io.StringIO())
+    reader.join(timeout=30)
+
+    assert pipe.stat().st_mode & 0o777 == 0o644
+    assert rows(received[0])
 
 
 # --- flat memory -----------------------------------------------------------------------

@@ -23,7 +23,7 @@ def pages(testimony: Testimony) -> dict[str, str]:
     return {
         "list": f"{PANEL}submissions/testimony/",
         "change": f"{record}/change/",
-        "suggest": f"{record}/change/?suggest=1",
+        "queue": f"{PANEL}submissions/testimony/queue/",
         "delete": f"{record}/delete/",
         "history": f"{record}/history/",
         "statistics": f"{PANEL}statistics/",
@@ -34,9 +34,16 @@ def pages(testimony: Testimony) -> dict[str, str]:
 
 
 ALLOWED = {
-    StaffGroup.MODERATOR: {"list", "change", "suggest", "delete", "history", "statistics", "index"},
+    StaffGroup.MODERATOR: {"list", "change", "queue", "delete", "history", "statistics", "index"},
     StaffGroup.CAMPAIGN: {"statistics", "index"},
     StaffGroup.ADMINISTRATOR: {"audit", "users", "index"},
+}
+# Pages that send their reader on: each group's index to where it lands, the queue to
+# its first story.
+SENT_ON = {
+    (StaffGroup.MODERATOR, "index"): "/submissions/testimony/queue/",
+    (StaffGroup.MODERATOR, "queue"): "/change/",
+    (StaffGroup.CAMPAIGN, "index"): "/statistics/",
 }
 
 
@@ -47,9 +54,13 @@ def test_each_role_opens_exactly_its_pages(role, testimony):
 
     for name, url in pages(testimony).items():
         response = client.get(url)
+        if (role, name) in SENT_ON:
+            assert response.status_code == 302, (role, name, response.status_code)
+            assert SENT_ON[role, name] in response["Location"], (role, name)
+            continue
         expected = 200 if name in ALLOWED[role] else 403
         assert response.status_code == expected, (role, name, response.status_code)
-        if name not in {"change", "suggest"} or role != "moderator":
+        if name != "change" or role != "moderator":
             assert MARKER not in response.content.decode(), (role, name)
 
 

@@ -25,7 +25,7 @@ def test_str_shows_no_text():
     testimony = stored()
 
     assert "Текст" not in str(testimony)
-    assert str(testimony) == f"Testimony {testimony.id.hex[:8]}"
+    assert str(testimony) == f"story {testimony.id.hex[:8]}"
 
 
 @pytest.mark.django_db

@@ -100,6 +100,8 @@ UNTOLD_EXIT_URL = env("UNTOLD_EXIT_URL", "https://www.google.com/")
 UNTOLD_CLIENT_IP_HEADER = env("UNTOLD_CLIENT_IP_HEADER")
 UNTOLD_EXPORT_K = envint("UNTOLD_EXPORT_K", 5)
 UNTOLD_RETAIN_DAYS = envint("UNTOLD_RETAIN_DAYS", 90)
+# A moderator is reminded to take a break after this many decisions (0: never).
+UNTOLD_BREAK_EVERY = envint("UNTOLD_BREAK_EVERY", 25)
 # How long backups keep a story that was withdrawn or purged from the live database:
 # the pages state it, so it must be set outside debug (submissions.E014).
 UNTOLD_BACKUP_DAYS_RAW = env("UNTOLD_BACKUP_DAYS")

@@ -1,48 +1,28 @@
-"""The panel's lists and pages for testimonies and the audit trail.
+"""The panel's lists beside the testimonies' (submissions/panel/testimonies.py): the
+audit trail, read by administrators, and the staff accounts, which they may only
+deactivate and reactivate; and what every list of the panel shares.
 
-Threat: every reading of a testimony must be on record. The list pages never load
-sealed text; the original is opened only on a testimony's own page, by a user with
-``submissions.view_original``, and each opening writes an AuditEvent.
+Threat: a list that answers any lookup leaks what it does not show (a sealed column's
+bytes, through ``?sealed_text__contains=``), and an account page that offers groups,
+permissions, passwords or second factors lets an administrator make themselves a
+reader of stories. Neither is offered here.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import BadRequest, ValidationError
 from django.db.models import QuerySet
-from django.db.models.functions import Length
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.utils.html import format_html, format_html_join
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from submissions import crypto
-from submissions.choices import ViolenceForm
-from submissions.keys import keyring
-from submissions.models import AuditEvent, Testimony, TestimonyQuerySet
-from submissions.panel.forms import SEALED_HERE, ModerationForm
-from submissions.redaction import find_identifiers, highlight, suggest_campaign_text
-
-
-class ViolenceFormFilter(admin.SimpleListFilter):
-    title = _("form of violence")
-    parameter_name = "form"
-
-    def lookups(self, request, model_admin):
-        return ViolenceForm.choices
-
-    def queryset(self, request, queryset):
-        if self.value() in ViolenceForm.values:
-            return queryset.with_violence_form(self.value())
-        return queryset
+from submissions.models import AuditEvent, StrOrPromise
+from submissions.staff import StaffGroup
 
 
 class DeclaredLookupsOnly(admin.ModelAdmin):
@@ -84,217 +64,96 @@ class DeclaredLookupsOnly(admin.ModelAdmin):
         return {name for name in names if name}
 
 
-@admin.register(Testimony)
-class TestimonyAdmin(DeclaredLookupsOnly):
-    form = ModerationForm
-    change_form_template = "admin/submissions/testimony/change_form.html"
-    list_display = [
-        "short_id",
-        "received_on",
-        "language",
-        "status",
-        "violence_forms_display",
-        "consent",
-        "length_display",
-    ]
-    list_filter = ["status", "language", "received_on", ViolenceFormFilter, "consent"]
-    ordering = ["-received_on", "id"]
-    list_per_page = 50
-    show_full_result_count = False
-    # Beside these, Django's own "Delete selected": its confirmation page posts back to it
-    # by that name, and it deletes through delete_queryset below (from the live database, audited).
-    actions = ["approve", "reject"]
-    readonly_fields = [
-        "short_id",
-        "received_on",
-        "language",
-        "status",
-        "violence_forms_display",
-        "age_group",
-        "region",
-        "teller",
-        "consent",
-    ]
-    fieldsets = [
-        (None, {"fields": ["short_id", "received_on", "language", "status", "consent"]}),
-        (_("Answers"), {"fields": ["violence_forms_display", "age_group", "region", "teller"]}),
-        (_("Campaign text"), {"fields": ["campaign_text"]}),
-    ]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # The list never loads sealed bytes: only their length, for the size bucket.
-        return (
-            super()
-            .get_queryset(request)
-            .defer("sealed_text", "sealed_campaign_text")
-            .annotate(sealed_length=Length("sealed_text"))
-        )
-
-    @admin.display(description=_("id"))
-    def short_id(self, obj: Testimony) -> str:
-        return obj.short_id
-
-    @admin.display(description=_("forms of violence"))
-    def violence_forms_display(self, obj: Testimony) -> str:
-        labels = dict(ViolenceForm.choices)
-        return ", ".join(str(labels[value]) for value in obj.violence_forms) or "—"
-
-    @admin.display(description=_("length"))
-    def length_display(self, obj: Testimony) -> str:
-        sealed_length = cast(Any, obj).sealed_length  # annotated by get_queryset
-        kib = max(1, (sealed_length - crypto.SEALED_OVERHEAD) // crypto.BUCKET)
-        return f"{kib} KiB"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # testimonies arrive only through the public form
-
-    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs) -> Any:
-        form: Any = super().get_form(request, obj, change, **kwargs)
-        suggestion = getattr(request, "untold_suggestion", None)
-        if suggestion is None:
-            return form
-
-        class Suggested(form):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, suggestion=suggestion, **kwargs)
-
-        return Suggested
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The original is opened (and audited) only for a page that shows it: a GET, or a
-        form sent back with errors; never for a save that redirects."""
-        if request.method == "GET" and "suggest" in request.GET:
-            testimony = self.get_object(request, object_id)
-            if testimony is not None and self.has_view_permission(request, testimony):
-                original = self.open_original(request, testimony)
-                if isinstance(original, str):
-                    cast(Any, request).untold_suggestion = suggest_campaign_text(original)
-        response = super().change_view(request, object_id, form_url, extra_context)
-        if isinstance(response, TemplateResponse) and response.context_data is not None:
-            testimony = response.context_data.get("original")
-            if testimony is not None:
-                response.context_data.update(self.original_context(request, testimony))
-        return response
-
-    def open_original(self, request: HttpRequest, testimony: Testimony) -> str | dict:
-        """The original text, opened once per request and on record; or, if it may not or
-        cannot be opened, the context that says so. Never ciphertext as text."""
-        if hasattr(request, "untold_original"):
-            return cast(Any, request).untold_original
-        if not request.user.has_perm("submissions.view_original"):
-            result: str | dict = {"original_refused": True}
-        elif not keyring().can_open:
-            result = {"original_error": SEALED_HERE}
-        else:
-            try:
-                result = testimony.open_text()
-            except crypto.SealError as error:
-                result = {
-                    "original_error": _("Cannot open this text: %(error)s") % {"error": error}
-                }
-            else:
-                AuditEvent.record(
-                    AuditEvent.Action.VIEWED, actor=request.user.get_username(), testimony=testimony
-                )
-        cast(Any, request).untold_original = result
-        return result
-
-    def original_context(self, request: HttpRequest, testimony: Testimony) -> dict:
-        original = self.open_original(request, testimony)
-        if not isinstance(original, str):
-            return original
-        return {
-            "original_html": format_html_join(
-                "",
-                "{}",
-                (
-                    (format_html('<mark title="{}">{}</mark>', kind, segment) if kind else segment,)
-                    for segment, kind in highlight(original)
-                ),
-            ),
-            "findings": find_identifiers(original),
-        }
-
-    def save_model(self, request, obj, form, change) -> None:
-        if "campaign_text" in form.changed_data:
-            text = form.cleaned_data["campaign_text"]
-            if text.strip():
-                obj.seal_campaign_text(text)
-            else:
-                # A blank campaign text is none: it can be neither approved nor exported.
-                obj.sealed_campaign_text = None
-            obj.save(update_fields=["sealed_campaign_text"])
-            AuditEvent.record(
-                AuditEvent.Action.EDITED, actor=request.user.get_username(), testimony=obj
-            )
-
-    def response_change(self, request: HttpRequest, obj: Testimony) -> HttpResponse:
-        actor = request.user.get_username()
-        if "_approve" in request.POST and self.has_change_permission(request, obj):
-            try:
-                obj.approve(by=actor)
-            except ValueError:
-                self.message_user(
-                    request, _("Write a campaign text before approving."), messages.ERROR
-                )
-                return HttpResponseRedirect(request.path)
-            self.message_user(request, _("Approved."), messages.SUCCESS)
-        elif "_reject" in request.POST and self.has_change_permission(request, obj):
-            obj.reject(by=actor)
-            self.message_user(request, _("Rejected."), messages.SUCCESS)
-        return super().response_change(request, obj)
-
-    def delete_model(self, request: HttpRequest, obj: Testimony) -> None:
-        obj.delete_on_record(by=request.user.get_username())
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        cast(TestimonyQuerySet, queryset).delete_on_record(by=request.user.get_username())
-
-    @admin.action(
-        description=_("Approve selected (those with a campaign text)"), permissions=["change"]
-    )
-    def approve(self, request: HttpRequest, queryset: TestimonyQuerySet) -> None:
-        approved, skipped = queryset.approve(by=request.user.get_username())
-        self.message_user(
-            request,
-            ngettext("Approved %(n)d testimony.", "Approved %(n)d testimonies.", approved)
-            % {"n": approved},
-        )
-        if skipped:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(n)d testimony has no campaign text yet and was not approved.",
-                    "%(n)d testimonies have no campaign text yet and were not approved.",
-                    skipped,
-                )
-                % {"n": skipped},
-                messages.WARNING,
-            )
-
-    @admin.action(description=_("Reject selected"), permissions=["change"])
-    def reject(self, request: HttpRequest, queryset: TestimonyQuerySet) -> None:
-        count = queryset.reject(by=request.user.get_username())
-        self.message_user(
-            request,
-            ngettext("Rejected %(n)d testimony.", "Rejected %(n)d testimonies.", count)
-            % {"n": count},
-        )
-
-
 # --- Audit trail -----------------------------------------------------------------------
+
+
+class Blank(dict):
+    """Values for a sentence; a value an older event does not hold reads as "?"."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+Action = AuditEvent.Action
+# Each event as a sentence: %(actor)s, %(subject)s (an account or group), %(record)s (a
+# story's short id), and the event's details by name.
+SENTENCES: dict[str, StrOrPromise] = {
+    Action.VIEWED: _("%(actor)s read the original of story %(record)s"),
+    Action.EDITED: _("%(actor)s edited the campaign text of story %(record)s"),
+    Action.APPROVED: _("%(actor)s approved story %(record)s"),
+    Action.REJECTED: _("%(actor)s rejected story %(record)s"),
+    Action.DELETED: _("%(actor)s deleted the story %(record)s"),
+    Action.EXPORTED: _(
+        "%(actor)s exported %(rows)s stories (%(suppressed)s left out, smallest group %(k)s)"
+    ),
+    Action.EXPORT_FAILED: _(
+        "%(actor)s asked for an export, refused: %(unopened)s campaign texts would not open"
+    ),
+    Action.LOGGED_IN: _("%(actor)s signed in"),
+    Action.LOGIN_FAILED: _("a sign-in as %(actor)s failed"),
+    Action.ROTATED_KEYS: _(
+        "%(actor)s moved %(moved)s values to key %(to_key_id)s (%(failed)s would not open)"
+    ),
+    Action.PURGED: _("%(actor)s deleted all %(count)s stories at the end of retention"),
+    Action.ACCOUNT_CREATED: _("%(actor)s created the account %(subject)s"),
+    Action.ACCOUNT_DELETED: _("%(actor)s deleted the account %(subject)s"),
+    Action.ACCOUNT_DEACTIVATED: _("%(actor)s deactivated the account %(subject)s"),
+    Action.ACCOUNT_REACTIVATED: _("%(actor)s reactivated the account %(subject)s"),
+    Action.ACCOUNT_RENAMED: _("%(actor)s renamed the account %(previous)s to %(subject)s"),
+    Action.STAFF_GRANTED: _("%(actor)s made %(subject)s staff"),
+    Action.STAFF_REVOKED: _("%(actor)s made %(subject)s no longer staff"),
+    Action.SUPERUSER_GRANTED: _("%(actor)s made %(subject)s a superuser"),
+    Action.SUPERUSER_REVOKED: _("%(actor)s made %(subject)s no longer a superuser"),
+    Action.GROUP_ADDED: _("%(actor)s added %(subject)s to the group %(item)s"),
+    Action.GROUP_REMOVED: _("%(actor)s removed %(subject)s from the group %(item)s"),
+    Action.PERMISSION_ADDED: _("%(actor)s gave %(subject)s the permission %(item)s"),
+    Action.PERMISSION_REMOVED: _("%(actor)s took the permission %(item)s from %(subject)s"),
+    Action.GROUP_PERMISSION_ADDED: _(
+        "%(actor)s gave the group %(subject)s the permission %(item)s"
+    ),
+    Action.GROUP_PERMISSION_REMOVED: _(
+        "%(actor)s took the permission %(item)s from the group %(subject)s"
+    ),
+    Action.PASSWORD_CHANGED: _("%(actor)s set a new password for %(subject)s"),
+    Action.DEVICE_ADDED: _("%(actor)s gave %(subject)s a second factor (%(device)s)"),
+    Action.DEVICE_CHANGED: _("%(actor)s changed a second factor of %(subject)s (%(device)s)"),
+    Action.DEVICE_REMOVED: _("%(actor)s removed a second factor of %(subject)s (%(device)s)"),
+    Action.BACKUP_CODE_ADDED: _("%(actor)s added a backup code for %(subject)s"),
+}
+
+
+GROUP_NAMES: dict[str, StrOrPromise] = dict(StaffGroup.choices)
+DEVICES: dict[str, StrOrPromise] = {
+    "authenticator": _("authenticator app"),
+    "backup codes": _("backup codes"),
+}
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(DeclaredLookupsOnly):
-    list_display = ["at", "actor", "action", "subject", "record", "detail"]
+    list_display = ["at", "sentence"]
     list_filter = ["action", "at"]
     search_fields = ["actor", "subject"]
     date_hierarchy = "at"
 
-    @admin.display(description=_("record"))
-    def record(self, obj: AuditEvent) -> str:
-        return obj.testimony_id.hex[:8] if obj.testimony_id else "—"
+    @admin.display(description=_("what happened"))
+    def sentence(self, obj: AuditEvent) -> str:
+        values = Blank(
+            {str(key): str(value) for key, value in obj.detail.items()},
+            actor=obj.actor,
+            subject=obj.subject,
+            record=obj.testimony_id.hex[:8] if obj.testimony_id else "?",
+        )
+        # Names kept in English in the record, said in the reader's language here.
+        for key, names in (("item", GROUP_NAMES), ("subject", GROUP_NAMES), ("device", DEVICES)):
+            if values.get(key) in names:
+                values[key] = str(names[values[key]])
+        said = str(SENTENCES.get(obj.action, obj.get_action_display())) % values
+        if obj.action == Action.REJECTED and obj.detail.get("reason"):
+            said += str(_(", because: %(reason)s")) % values
+        if obj.action == Action.LOGIN_FAILED and obj.detail.get("step") == "code":
+            said += str(_(" (the code was wrong)"))
+        return said
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -336,7 +195,8 @@ class StaffAccountAdmin(DeclaredLookupsOnly):
 
     @admin.display(description=_("groups"))
     def groups_display(self, obj: User) -> str:
-        return ", ".join(group.name for group in obj.groups.all()) or "—"
+        names = [str(GROUP_NAMES.get(group.name, group.name)) for group in obj.groups.all()]
+        return ", ".join(names) or "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

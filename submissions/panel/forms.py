@@ -26,7 +26,14 @@ class ModerationForm(forms.ModelForm):
         model = Testimony
         fields: list[str] = []
 
-    def __init__(self, *args, suggestion: str | None = None, **kwargs) -> None:
+    reason = forms.CharField(
+        label=_("Reason for rejecting (optional, kept in the audit trail)"),
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.cannot_open: StrOrPromise | None = None
         if not keyring().can_open:
@@ -39,19 +46,28 @@ class ModerationForm(forms.ModelForm):
             self.fields["campaign_text"].disabled = True
             self.cannot_open = _("The campaign text cannot be opened: %(error)s") % {"error": error}
             return
-        self.initial["campaign_text"] = suggestion if suggestion is not None else (current or "")
-        self.fields["campaign_text"].initial = self.initial["campaign_text"]
+        self.initial["campaign_text"] = current or ""
 
     def clean_campaign_text(self) -> str:
         return self.cleaned_data["campaign_text"].replace("\r\n", "\n")
 
 
 class ExportForm(forms.Form):
+    # The field names are the export's own terms (k-anonymity; a byte-order mark); the
+    # labels say what they do.
     k = forms.IntegerField(
-        label=_("k (each combination shared by at least this many rows)"), min_value=2
+        label=_("Smallest group"),
+        help_text=_(
+            "Every combination of answers in the file is shared by at least this many stories."
+        ),
+        min_value=2,
     )
     bom = forms.BooleanField(
-        label=_("Add a byte-order mark (Excel needs it to show Kazakh and Russian)"),
+        label=_("For Excel"),
+        help_text=_(
+            "Adds an invisible mark at the start of the file, without which Excel shows "
+            "Kazakh and Russian letters wrongly."
+        ),
         required=False,
         initial=True,
     )
@@ -59,6 +75,6 @@ class ExportForm(forms.Form):
     def clean_k(self) -> int:
         if self.cleaned_data["k"] < settings.UNTOLD_EXPORT_K:
             raise forms.ValidationError(
-                _("k must be at least %(k)s.") % {"k": settings.UNTOLD_EXPORT_K}
+                _("The smallest group is at least %(k)s stories.") % {"k": settings.UNTOLD_EXPORT_K}
             )
         return self.cleaned_data["k"]

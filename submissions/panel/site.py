@@ -16,9 +16,9 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.translation import gettext_lazy as _
 from django_otp import verify_token
 from django_otp.admin import OTPAdminSite
@@ -122,8 +122,19 @@ class PanelSite(OTPAdminSite):
         kept = [url for url in super().get_urls() if getattr(url, "name", None) != "view_on_site"]
         return extra + kept
 
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """Each group lands where it works: moderators on the queue of new stories,
+        campaign staff on the statistics; administrators on the index, which lists the
+        accounts and the audit trail."""
+        if request.user.has_perm("submissions.change_testimony"):
+            return HttpResponseRedirect(reverse("admin:submissions_testimony_queue"))
+        if request.user.has_perm("submissions.view_statistics"):
+            return HttpResponseRedirect(reverse("admin:statistics"))
+        return super().index(request, extra_context)
+
     def each_context(self, request: HttpRequest) -> dict:
         context = super().each_context(request)
+        context["can_moderate"] = request.user.has_perm("submissions.change_testimony")
         context["can_view_statistics"] = request.user.has_perm("submissions.view_statistics")
         context["can_export"] = request.user.has_perm("submissions.export")
         return context

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from typing import BinaryIO
 
@@ -52,7 +53,9 @@ class Command(BaseCommand):
 
 def private_file(path: str) -> BinaryIO:
     """``path`` opened for writing, readable and writable by its owner only, even if a
-    file was there before with wider permissions."""
+    file was there before with wider permissions. Something that is not a regular file
+    (/dev/null, a pipe) is written to as it is: its permissions are not the export's."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)
+    if stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.fchmod(descriptor, 0o600)
     return os.fdopen(descriptor, "wb")
