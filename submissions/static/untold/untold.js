@@ -69,7 +69,9 @@
       byId("idle-stay").focus();
       tick = setInterval(function () {
         left.textContent = --seconds;
-        if (seconds < 1) location.replace(body.getAttribute("data-start"));
+        if (seconds > 0) return;
+        clearInterval(tick);
+        location.replace(body.getAttribute("data-start"));
       }, 1000);
     };
     var restart = function () {
