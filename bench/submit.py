@@ -112,7 +112,6 @@ class Session:
                 "served": self.served,
                 "text": TEXT + secrets.token_hex(4),
                 "consent": "quote",
-                "understood": "on",
                 "forms_of_violence": "economic",
             }
         )

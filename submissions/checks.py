@@ -35,6 +35,8 @@ MINIMUMS = {
     "UNTOLD_RETAIN_DAYS": 1,
     "UNTOLD_BACKUP_DAYS": 0,
     "UNTOLD_BREAK_EVERY": 0,
+    "UNTOLD_KIOSK_IDLE_SECONDS": 30,
+    "UNTOLD_KIOSK_WARNING_SECONDS": 10,
 }
 
 
@@ -275,6 +277,24 @@ def check_other_settings(app_configs, **kwargs) -> list[Error]:
                 hint="Set it to the number of days your oldest backup is kept (0 for none); "
                 "see docs/deploy.md, Backups.",
                 id="submissions.E014",
+            )
+        )
+    if not settings.DEBUG and not settings.UNTOLD_ORGANISATION:
+        errors.append(
+            Error(
+                "UNTOLD_ORGANISATION is not set: the form must name who runs the campaign "
+                "before she consents to it.",
+                hint="Set it to the organisation's name as people know it.",
+                id="submissions.E015",
+            )
+        )
+    if not settings.DEBUG and not settings.UNTOLD_CONTACT:
+        errors.append(
+            Error(
+                "UNTOLD_CONTACT is not set: the form and the privacy page must say how to "
+                "reach the campaign.",
+                hint="Set it to an e-mail address, a phone number or a web address.",
+                id="submissions.E016",
             )
         )
     if not settings.DEBUG and not settings.ALLOWED_HOSTS:

@@ -39,8 +39,9 @@ class AgeGroup(models.TextChoices):
 
 
 class Region(models.TextChoices):
-    """Central Asia: Kazakhstan by region (ISO 3166-2), its neighbours by country.
-    The part before the hyphen is the country, which export uses to generalize."""
+    """Central Asia: Kazakhstan by region (ISO 3166-2), its neighbours by country, and
+    online. The part before the hyphen is the country, which export uses to generalize
+    (a value without one is its own country)."""
 
     KZ_ASTANA = "KZ-71", _("Kazakhstan — Astana")
     KZ_ALMATY_CITY = "KZ-75", _("Kazakhstan — Almaty (city)")
@@ -66,6 +67,7 @@ class Region(models.TextChoices):
     TAJIKISTAN = "TJ", _("Tajikistan")
     TURKMENISTAN = "TM", _("Turkmenistan")
     UZBEKISTAN = "UZ", _("Uzbekistan")
+    ONLINE = "online", _("Online")
     ELSEWHERE = "other", _("Elsewhere")
 
 

@@ -4,11 +4,13 @@ and normalise; the views only decide what happens next."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.core import signing
+from django.forms.boundfield import BoundField
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -52,6 +54,104 @@ class FixedMultipleChoiceField(FixedChoices, forms.MultipleChoiceField):
     pass
 
 
+class DescribedBoundField(BoundField):
+    """A field whose input names its inline error too (``<name>-error`` in the
+    templates), after its help and descriptions: a screen reader reads the error with
+    the field, radios and checkboxes included."""
+
+    def build_widget_attrs(self, attrs: dict[str, Any], widget: Any = None) -> dict[str, Any]:
+        attrs = super().build_widget_attrs(attrs, widget)
+        if self.errors:
+            widget = widget or self.field.widget
+            described = attrs.get("aria-describedby") or widget.attrs.get("aria-describedby")
+            error = f"{self.name}-error"
+            attrs["aria-describedby"] = f"{described} {error}" if described else error
+        return attrs
+
+
+class DescribedOptions:
+    """Choices that each carry a plain description. A long one is shown under its option
+    and named by the option's ``aria-describedby`` (``<option id>-description``); a
+    one-line hint (``in_label``) is read as part of the label instead, which spares
+    each option two ids on a page that must stay small."""
+
+    def __init__(
+        self, descriptions: Mapping[Any, Any], *args: Any, in_label: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.descriptions = descriptions
+        self.in_label = in_label
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)  # type: ignore[misc]
+        option["description"] = self.descriptions.get(str(option["value"]), "")
+        if not self.in_label:
+            attrs = option["attrs"]
+            described = [f"{attrs['id']}-description", attrs.get("aria-describedby")]
+            attrs["aria-describedby"] = " ".join(filter(None, described))
+        return option
+
+
+class DescribedRadioSelect(DescribedOptions, forms.RadioSelect):
+    pass
+
+
+class DescribedCheckboxes(DescribedOptions, forms.CheckboxSelectMultiple):
+    pass
+
+
+class GroupedSelect(forms.Select):
+    """Options labelled "Country — place" listed under one ``<optgroup>`` per country,
+    the country said once: Kazakhstan's twenty regions in Russian shrink the form page
+    by about 0.5 KB (bench/page_weight.py), and a screen reader names the group."""
+
+    def optgroups(self, name: str, value: Any, attrs: Any = None) -> list[Any]:
+        grouped: list[Any] = []
+        for group, options, index in super().optgroups(name, value, attrs):
+            country, separator, place = str(options[0]["label"]).partition(" — ")
+            if not separator:
+                grouped.append((group, options, index))
+                continue
+            options[0]["label"] = place
+            if grouped and grouped[-1][0] == country:
+                grouped[-1][1].extend(options)
+            else:
+                grouped.append((country, options, index))
+        return grouped
+
+
+# What she agrees to with each choice, concretely: who reads it, whether it is changed,
+# where it may appear, and what cannot be taken back.
+CONSENT_CHOICES = [
+    (Consent.QUOTE, _("It may be quoted, without any name")),
+    (Consent.STATISTICS, _("It may only be counted, never quoted")),
+]
+CONSENT_DESCRIPTIONS = {
+    Consent.QUOTE: _(
+        "The campaign's moderators read it and remove names and other details that could "
+        "identify anyone. They may shorten it, but add nothing. Parts of it may then appear, "
+        "without any name, on the campaign's posters, social media, reports and "
+        "exhibitions. Once a part has been used there, that use cannot be taken back."
+    ),
+    Consent.STATISTICS: _(
+        "The campaign's moderators read it, and nobody else. No words from it appear "
+        "anywhere: it is only counted with the others (for example, how many stories tell "
+        "of economic violence)."
+    ),
+}
+VIOLENCE_DESCRIPTIONS = {
+    ViolenceForm.PHYSICAL: _("Hitting, pushing, choking, burning or hurting the body."),
+    ViolenceForm.SEXUAL: _("Any sexual act or touching without consent, also by a husband."),
+    ViolenceForm.PSYCHOLOGICAL: _("Threats, insults, humiliation, control, keeping you alone."),
+    ViolenceForm.ECONOMIC: _("Taking or controlling money, documents or work."),
+    ViolenceForm.HARASSMENT: _("Unwanted words, touching or following: outside, at work, online."),
+    ViolenceForm.TRAFFICKING: _("Being sold, moved or held to work, for sex or to marry."),
+    ViolenceForm.FGM: _("Cutting or harming the genitals for no medical reason."),
+    ViolenceForm.CHILD_MARRIAGE: _("A marriage, or a nikah, before the age of 18."),
+    ViolenceForm.OTHER: _("Anything else that hurt you."),
+}
+
+
 def served_token(now: datetime | None = None) -> str:
     """A signed note of when the form was served: the grace period after the close
     applies only to forms served before it."""
@@ -59,6 +159,15 @@ def served_token(now: datetime | None = None) -> str:
 
 
 class TestimonyForm(forms.Form):
+    bound_field_class = DescribedBoundField
+
+    # How her story may be used is asked first, before she writes it.
+    consent = FixedChoiceField(
+        label=_("How may the campaign use your story?"),
+        choices=CONSENT_CHOICES,
+        widget=DescribedRadioSelect(CONSENT_DESCRIPTIONS),
+        error_messages={"required": _("Choose how your story may be used.")},
+    )
     text = forms.CharField(
         label=_("Your story"),
         strip=False,
@@ -78,7 +187,7 @@ class TestimonyForm(forms.Form):
         label=_("What happened (optional, choose any)"),
         choices=ViolenceForm.choices,
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=DescribedCheckboxes(VIOLENCE_DESCRIPTIONS, in_label=True),
     )
     age_group = FixedChoiceField(
         label=_("Age when it happened (optional)"),
@@ -90,26 +199,13 @@ class TestimonyForm(forms.Form):
         label=_("Where it happened (optional)"),
         choices=[PREFER_NOT, *Region.choices],
         required=False,
-        widget=forms.Select(attrs=QUIET),
+        widget=GroupedSelect(attrs=QUIET),
     )
     teller = FixedChoiceField(
         label=_("Who is telling (optional)"),
         choices=[*Teller.choices, PREFER_NOT],
         required=False,
         widget=forms.RadioSelect,
-    )
-    consent = FixedChoiceField(
-        label=_("How may the campaign use your story?"),
-        choices=Consent.choices,
-        widget=forms.RadioSelect,
-        error_messages={"required": _("Please choose how your story may be used.")},
-    )
-    understood = forms.BooleanField(
-        label=_(
-            "I understand that my story is sent anonymously: nobody, including me, can link "
-            "it to me later, except with the receipt code I will be shown."
-        ),
-        error_messages={"required": _("Please confirm that you understand this.")},
     )
     served = forms.CharField(widget=forms.HiddenInput, required=False)
     # A honeypot: hidden from people by CSS and from screen readers by aria-hidden on its
@@ -192,19 +288,33 @@ class TestimonyForm(forms.Form):
 
 
 class WithdrawForm(forms.Form):
+    bound_field_class = DescribedBoundField
+
     code = forms.CharField(
         label=_("Receipt code"),
         max_length=40,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", **QUIET}),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "aria-describedby": "code-help", **QUIET}
+        ),
         help_text=_("16 digits, as shown after you sent your story."),
         error_messages={
             "required": _("Please enter your receipt code."),
             "max_length": _("A receipt code has 16 digits."),
         },
     )
+    # Set by the confirmation page's button: the first post only asks "are you sure?".
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_code(self) -> str:
         digits = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
         if len(digits) != 16 or not digits.isascii() or not digits.isdigit():
             raise forms.ValidationError(_("A receipt code has 16 digits."))
+        if receipts.has_typo(digits):
+            raise forms.ValidationError(
+                _(
+                    "This code has a typo: a digit is wrong, or two are swapped. Check it "
+                    "against the code you kept."
+                ),
+                code="typo",
+            )
         return digits

@@ -18,13 +18,13 @@ from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from submissions import ratelimit, receipts
 from submissions.campaign import Campaign
-from submissions.forms import TestimonyForm, WithdrawForm, served_token
+from submissions.forms import MAX_TEXT_LENGTH, TestimonyForm, WithdrawForm, served_token
 from submissions.models import Testimony
 
 logger = logging.getLogger("untold.submissions")
@@ -34,6 +34,18 @@ def choose_language(request: HttpRequest) -> HttpResponse:
     """``/`` sends the browser to the language it prefers, English otherwise."""
     language = translation.get_language_from_request(request)
     return redirect("form") if language is None else HttpResponseRedirect(f"/{language}/")
+
+
+def campaign_context(request: HttpRequest) -> dict[str, object]:
+    """What every page may show (a context processor): who runs the campaign and how to
+    reach them, and whether this is a booth and how long it waits for her."""
+    return {
+        "organisation": settings.UNTOLD_ORGANISATION,
+        "contact": settings.UNTOLD_CONTACT,
+        "kiosk": settings.UNTOLD_KIOSK,
+        "kiosk_idle_seconds": settings.UNTOLD_KIOSK_IDLE_SECONDS,
+        "kiosk_warning_seconds": settings.UNTOLD_KIOSK_WARNING_SECONDS,
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -75,10 +87,18 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
         # The class name only: the message could quote SQL parameters.
         logger.error("a testimony could not be saved: %s", type(error).__name__)
         return render_form(request, form, status=503, unsaved=True)
-    thanks_path = reverse("thanks")
-    response = HttpResponseRedirect(thanks_path)
-    receipts.hand_over(response, code, path=thanks_path)
+    response = HttpResponseRedirect(reverse("thanks"))
+    receipts.hand_over(response, code, paths=thanks_pages())
     return response
+
+
+def thanks_pages() -> list[tuple[str, str]]:
+    """Each language's thanks page: the code waits for whichever she opens."""
+    pages = []
+    for language, _ in settings.LANGUAGES:
+        with translation.override(language):
+            pages.append((language, reverse("thanks")))
+    return pages
 
 
 def arrived_damaged(request: HttpRequest) -> bool:
@@ -131,7 +151,9 @@ def render_form(
         "limited": limited,
         "unsaved": unsaved,
         "expired": expired,
-        "kiosk": settings.UNTOLD_KIOSK,
+        # For the character counter, which writes numbers as the page's language does.
+        "limit": MAX_TEXT_LENGTH,
+        "separator": formats.get_format("THOUSAND_SEPARATOR"),
     }
     response = render(request, "submissions/form.html", context, status=status)
     return limited.refuse(response) if limited else response
@@ -152,10 +174,13 @@ def closed(
 
 @require_GET
 def thanks(request: HttpRequest) -> HttpResponse:
-    code = receipts.received(request)
-    context = {"code": code and receipts.grouped(code), "kiosk": settings.UNTOLD_KIOSK}
-    response = render(request, "submissions/thanks.html", context)
-    receipts.forget(response, path=request.path)
+    """The receipt code, again on a reload or in another language until its cookies
+    expire. At a booth the next person must not find it: the cookies go as it is shown,
+    and the code stays on screen until "Done" or the booth's idle timeout."""
+    code = receipts.received(request, translation.get_language())
+    response = render(request, "submissions/thanks.html", {"code": code and receipts.grouped(code)})
+    if settings.UNTOLD_KIOSK:
+        receipts.forget(response, paths=thanks_pages())
     return response
 
 
@@ -178,13 +203,21 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         return limited.refuse(render(request, "submissions/withdraw.html", context))
     if not valid:
         return render(request, "submissions/withdraw.html", withdrawal_context(form), status=400)
-    # The same answer whether or not the code matched anything.
+    # Neither step looks the code up: the confirmation, and the answer after it, are the
+    # same whether or not the code belonged to a story.
+    if not form.cleaned_data["confirmed"]:
+        return render(request, "submissions/withdraw_confirm.html", withdrawal_context(form))
     Testimony.objects.filter(receipt_digest=receipts.digest(form.cleaned_data["code"])).delete()
     return render(request, "submissions/withdrawn.html", withdrawal_context(form))
 
 
 def withdrawal_context(form: WithdrawForm) -> dict[str, object]:
-    return {"form": form, "backup_days": settings.UNTOLD_BACKUP_DAYS}
+    code = form.cleaned_data.get("code") if form.is_bound and not form.errors else None
+    return {
+        "form": form,
+        "code": code and receipts.grouped(code),
+        "backup_days": settings.UNTOLD_BACKUP_DAYS,
+    }
 
 
 @require_GET
@@ -200,9 +233,16 @@ def privacy(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def safety(request: HttpRequest) -> HttpResponse:
+    return render(request, "submissions/safety.html")
+
+
+@require_GET
 def quick_exit(request: HttpRequest) -> HttpResponse:
-    """Leave at once for a neutral site and tell the browser to forget this one."""
-    response = HttpResponseRedirect(settings.UNTOLD_EXIT_URL)
+    """Leave at once for a neutral site and tell the browser to forget this one. A booth
+    has no browser to leave: it starts again at an empty form, forgetting the same."""
+    target = reverse("form") if settings.UNTOLD_KIOSK else settings.UNTOLD_EXIT_URL
+    response = HttpResponseRedirect(target)
     response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response
 
@@ -226,11 +266,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
     Only for a post from this site: a page elsewhere could otherwise post a text of its
     choosing and have it shown back as her form, one click from being sent. And never
-    with consent or "I understand" ticked: she chooses them again."""
+    with a consent chosen: she chooses again."""
     if request.method == "POST" and "text" in request.POST and from_this_site(request):
         data = request.POST.copy()
-        for choice in ("consent", "understood"):
-            data.pop(choice, None)
+        data.pop("consent", None)
         data["served"] = request.POST.get("served") or served_token()
         return render_form(request, TestimonyForm(data), status=403, expired=True)
     return render(request, "403.html", status=403)

@@ -397,7 +397,7 @@ def hidden_fields(page: str, *names: str) -> dict[str, str]:
 def story_fields(page: str, text: str) -> dict[str, str]:
     """The story form as a person fills it in, on the form page the server sent."""
     fields = hidden_fields(page, "csrfmiddlewaretoken", "served")
-    return fields | {"text": text, "consent": "statistics", "understood": "on"}
+    return fields | {"text": text, "consent": "statistics"}
 
 
 # --- Staff in another process's database ---------------------------------------------------

@@ -87,7 +87,6 @@ class Browser:
             "csrfmiddlewaretoken": self.token,
             "text": STORY,
             "consent": "statistics",
-            "understood": "on",
             "served": self.served,
             **changes,
         }
@@ -344,7 +343,6 @@ def test_5000_fields_are_refused_with_the_friendly_page(extra, encoding, log_rec
         {"age_group": ["18_24", "65_plus"]},
         {"region": ["KZ-71", "KG"]},
         {"teller": ["survivor", "witness"]},
-        {"understood": ["on", ""]},
     ],
     ids=lambda changes: next(iter(changes)),
 )
@@ -468,8 +466,8 @@ def test_other_methods_are_not_allowed(method, path, log_records):
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
-        (json.dumps({"text": STORY, "consent": "quote", "understood": True}), "application/json"),
-        (f"text={STORY}&consent=quote&understood=on", "text/plain"),
+        (json.dumps({"text": STORY, "consent": "quote"}), "application/json"),
+        (f"text={STORY}&consent=quote", "text/plain"),
         (b"\x00\xff\xfe garbage", "application/octet-stream"),
     ],
     ids=["json", "plain text", "binary"],
@@ -590,7 +588,6 @@ def answers(draw) -> dict[str, object]:
         "region": pick(["", *Region.values], ["US-CA", "kz-71"]),
         "teller": pick(["", *Teller.values], ["boss"]),
         "consent": pick(Consent.values, ["", "everything", "QUOTE"]),
-        "understood": pick(["on"], ["", "false"]),
     }
 
 
@@ -601,7 +598,6 @@ def valid_answers(sent: dict[str, object]) -> bool:
         and sent["region"] in ["", *Region.values]
         and sent["teller"] in ["", *Teller.values]
         and sent["consent"] in Consent.values
-        and sent["understood"] == "on"
     )
 
 

@@ -70,6 +70,8 @@ def production_env(key_pair) -> dict[str, str]:
         "UNTOLD_CLOSES_AT": "2099-12-10T23:59:00+05:00",
         "UNTOLD_ALLOWED_HOSTS": "untold.example",
         "UNTOLD_BACKUP_DAYS": "30",
+        "UNTOLD_ORGANISATION": "Campaign Org",
+        "UNTOLD_CONTACT": "hello@campaign.example",
     }
 
 
@@ -226,6 +228,22 @@ def test_intake_role_with_public_keys_only_passes(production_env):
         ),
         pytest.param(
             {"UNTOLD_BACKUP_DAYS": "a month"}, "E011", "UNTOLD_BACKUP_DAYS", id="bad-backup-days"
+        ),
+        pytest.param(
+            {"UNTOLD_ORGANISATION": None}, "E015", "UNTOLD_ORGANISATION", id="no-organisation"
+        ),
+        pytest.param({"UNTOLD_CONTACT": " "}, "E016", "UNTOLD_CONTACT", id="no-contact"),
+        pytest.param(
+            {"UNTOLD_KIOSK_IDLE_SECONDS": "5"},
+            "E011",
+            "UNTOLD_KIOSK_IDLE_SECONDS",
+            id="booth-idle-too-short",
+        ),
+        pytest.param(
+            {"UNTOLD_KIOSK_WARNING_SECONDS": "a minute"},
+            "E011",
+            "UNTOLD_KIOSK_WARNING_SECONDS",
+            id="bad-booth-warning",
         ),
     ],
 )

@@ -29,7 +29,6 @@ def story(client: Client) -> dict[str, str]:
         "served": hidden(page, "served"),
         "text": "A story sent from somewhere.",
         "consent": "statistics",
-        "understood": "on",
     }
 
 
@@ -88,7 +87,7 @@ def test_every_page_sends_a_referer_to_itself_only(browser, path):
 
 
 def test_a_cross_site_post_never_comes_back_as_her_form(browser):
-    # A page elsewhere posts a text of its choosing, quotable, "understood":
+    # A page elsewhere posts a text of its choosing, quotable:
     fields = story(browser) | {"text": "Words someone else chose.", "consent": "quote"}
 
     response = browser.post("/en/", fields, HTTP_ORIGIN="https://evil.example")
@@ -111,4 +110,4 @@ def test_a_stale_token_from_the_page_itself_keeps_her_text_but_ticks_nothing(bro
     assert response.status_code == 403
     assert "A story sent from somewhere." in page
     assert 'name="csrfmiddlewaretoken"' in page
-    assert not re.search(r'<input[^>]*name="(?:consent|understood)"[^>]*checked', page)
+    assert not re.search(r'<input[^>]*name="consent"[^>]*checked', page)

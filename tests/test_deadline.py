@@ -50,7 +50,6 @@ def story(served: str, **extra: str) -> dict[str, str]:
     return {
         "text": STORY,
         "consent": "statistics",
-        "understood": "on",
         "served": served,
         "website": "",
         **extra,

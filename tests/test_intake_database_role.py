@@ -24,13 +24,13 @@ from django.test import Client
 client = Client(HTTP_HOST="localhost")
 page = client.get("/en/").content.decode()
 served = re.search(r'name="served" value="([^"]+)"', page).group(1)
-data = {"text": "sent through the intake role", "consent": "quote", "understood": "on",
+data = {"text": "sent through the intake role", "consent": "quote",
         "served": served}
 for _ in range(2):
     assert client.post("/en/", data).status_code == 302
-    code = client.cookies["receipt"].value.split(":")[0]
+    code = client.cookies["receipt_en"].value.split(":")[0]
     client.get("/en/thanks/")
-withdrawn = client.post("/en/withdraw/", {"code": code})
+withdrawn = client.post("/en/withdraw/", {"code": code, "confirmed": "1"})
 print("withdraw", withdrawn.status_code)
 try:
     with connection.cursor() as cursor:

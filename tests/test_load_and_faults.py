@@ -311,7 +311,11 @@ def test_with_redis_stopped_stories_are_taken_and_moderation_keeps_working(
         withdraw = browser.get("/en/withdraw/")
         done = browser.post(
             "/en/withdraw/",
-            {**hidden_fields(withdraw.body, "csrfmiddlewaretoken"), "code": "1234 5678 9012 3456"},
+            {
+                **hidden_fields(withdraw.body, "csrfmiddlewaretoken"),
+                "code": "1234 5678 9012 3450",
+                "confirmed": "1",
+            },
         )
         assert done.status == 200
         assert "If this code belonged to a story" in done.body

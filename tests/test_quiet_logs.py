@@ -38,7 +38,6 @@ def story(client: Client, **fields: str) -> dict[str, str]:
     return {
         "text": "Он забрал мой паспорт.",
         "consent": "statistics",
-        "understood": "on",
         "served": hidden(page, "served"),
         **fields,
     }

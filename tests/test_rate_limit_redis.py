@@ -133,7 +133,7 @@ def test_a_burst_of_50_stores_exactly_the_site_cap(server, redis_db):
     for n, answer in answers.items():
         if answer.status == 429:
             assert 0 < int(answer.headers["Retry-After"]) <= 3600
-            assert "try again" in answer.body
+            assert "Try again in about" in answer.body
             assert "Nothing was stored" in answer.body
             assert f">\n{story(n)}</textarea>" in answer.body
     _, client = redis_db

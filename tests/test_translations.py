@@ -299,7 +299,6 @@ def submit_story(client, language):
     story = {
         "text": "A story.",
         "consent": "statistics",
-        "understood": "on",
         "served": served,
         "website": "",
     }
@@ -313,7 +312,15 @@ def twice(client, path, data):
 
 
 def withdraw_nothing(client, path):
-    return client.post(path + "withdraw/", {"code": "0000 0000 0000 0000"})
+    return client.post(path + "withdraw/", {"code": "0000 0000 0000 0000", "confirmed": "1"})
+
+
+def busy(client, path):
+    """A story from someone else spends the site's whole budget; then hers is turned away."""
+    for sender in (Client(HTTP_HOST="localhost", REMOTE_ADDR="192.0.2.99"), client):
+        served = hidden(sender.get(path).content.decode(), "served")
+        response = sender.post(path, {"text": "a", "consent": "quote", "served": served})
+    return response
 
 
 def forbidden(client, path):
@@ -332,16 +339,37 @@ PAGES = {
     "form rate limited": (
         {"UNTOLD_RATE_PER_CLIENT": "1/h"},
         lambda c, p: twice(c, p, {"text": "a"}),
-        ["Too many stories were sent just now"],
+        ["You sent several stories just now"],
+    ),
+    "form busy": (
+        {"UNTOLD_RATE_SITE": "1/h"},
+        busy,
+        ["Many people are sending stories right now"],
     ),
     "thanks with code in a booth": (
         {"UNTOLD_KIOSK": True},
         lambda c, p: submit_story(c, p.strip("/")),
-        ["Your receipt code", "Start again now"],
+        ["Your receipt code", "I am done", "Are you still there?"],
     ),
     "thanks without code": ({}, lambda c, p: c.get(p + "thanks/"), ["Thank you"]),
+    "thanks with code": (
+        {},
+        lambda c, p: submit_story(c, p.strip("/")),
+        ["Your receipt code", "Copy the code"],
+    ),
     "privacy": ({}, lambda c, p: c.get(p + "privacy/"), ["What is not stored"]),
-    "withdraw": ({}, lambda c, p: c.get(p + "withdraw/"), ["Delete my story", "Receipt code"]),
+    "safety": ({}, lambda c, p: c.get(p + "safety/"), ["Staying safe online", "Browser history"]),
+    "withdraw": ({}, lambda c, p: c.get(p + "withdraw/"), ["Continue", "Receipt code"]),
+    "withdraw confirm": (
+        {},
+        lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0000"}),
+        ["Delete this story?", "Yes, delete my story"],
+    ),
+    "withdraw typo": (
+        {},
+        lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0001"}),
+        ["This code has a typo"],
+    ),
     "withdraw error": (
         {},
         lambda c, p: c.post(p + "withdraw/", {"code": "12"}),

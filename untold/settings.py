@@ -96,6 +96,13 @@ if DEBUG and not UNTOLD_CLOSES_AT_RAW:
     UNTOLD_CLOSES_AT = (datetime.now().astimezone() + timedelta(weeks=3)).replace(microsecond=0)
 UNTOLD_GRACE_MINUTES = envint("UNTOLD_GRACE_MINUTES", 30)
 UNTOLD_KIOSK = envbool("UNTOLD_KIOSK")
+# A booth left untouched this long shows a countdown, then starts again empty.
+UNTOLD_KIOSK_IDLE_SECONDS = envint("UNTOLD_KIOSK_IDLE_SECONDS", 300)
+UNTOLD_KIOSK_WARNING_SECONDS = envint("UNTOLD_KIOSK_WARNING_SECONDS", 60)
+# Who runs the campaign and how to reach them, named on the form and the privacy page:
+# she consents to someone. Required outside debug (submissions.E015, E016).
+UNTOLD_ORGANISATION = env("UNTOLD_ORGANISATION", "Example Foundation" if DEBUG else "")
+UNTOLD_CONTACT = env("UNTOLD_CONTACT", "contact@example.org" if DEBUG else "")
 UNTOLD_EXIT_URL = env("UNTOLD_EXIT_URL", "https://www.google.com/")
 UNTOLD_CLIENT_IP_HEADER = env("UNTOLD_CLIENT_IP_HEADER")
 UNTOLD_EXPORT_K = envint("UNTOLD_EXPORT_K", 5)
@@ -173,6 +180,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "submissions.views.campaign_context",
             ],
         },
     },
@@ -286,6 +294,9 @@ X_FRAME_OPTIONS = "DENY"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Django ships no Kazakh date and number formats; English is set to day-month-year and a
+# 24-hour clock, as read in Kazakhstan.
+FORMAT_MODULE_PATH = ["untold.formats"]
 USE_I18N = True
 USE_TZ = True
 # Dates and times are shown in the campaign's zone; an unknown zone falls back to UTC

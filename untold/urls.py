@@ -22,6 +22,7 @@ if settings.UNTOLD_ROLE != "moderation":
         path("thanks/", views.thanks, name="thanks"),
         path("withdraw/", views.withdraw, name="withdraw"),
         path("privacy/", views.privacy, name="privacy"),
+        path("safety/", views.safety, name="safety"),
     )
 
 if settings.UNTOLD_ROLE != "intake":

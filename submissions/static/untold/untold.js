@@ -1,83 +1,90 @@
 /* Progressive help only: every page works without this file. */
 (function () {
   "use strict";
-  var exitLink = document.getElementById("quick-exit");
+  var d = document, body = d.body, byId = d.getElementById.bind(d);
+  var exit = byId("quick-exit");
 
   function leave() {
-    document.body.hidden = true;
-    document.title = "";
-    // replace(): this page is dropped from the history instead of kept behind "Back".
-    window.location.replace(exitLink ? exitLink.getAttribute("href") : "/exit/");
+    body.hidden = true;
+    d.title = "";
+    // replace(): the page leaves the history instead of waiting behind "Back".
+    location.replace(exit ? exit.getAttribute("href") : "/exit/");
   }
+  if (exit) exit.addEventListener("click", function (e) { e.preventDefault(); leave(); });
 
-  if (exitLink) {
-    exitLink.addEventListener("click", function (event) {
-      event.preventDefault();
-      leave();
-    });
-  }
-
-  // Shift pressed three times in a row within a second leaves, as GOV.UK's "Exit this
-  // page" does. Any other key starts the count again, so capitals never trigger it.
-  var shifts = [];
-  document.addEventListener("keydown", function (event) {
-    if (event.key !== "Shift") { shifts = []; return; }
-    if (event.repeat) return;
+  // Shift three times within a second leaves (GOV.UK's "Exit this page"); any other key
+  // starts again, so capitals never do. Said only where a hovering, fine pointer
+  // suggests a physical keyboard.
+  var shifts = [], hint = byId("shift-hint");
+  d.addEventListener("keydown", function (e) {
+    if (e.key !== "Shift") { shifts = []; return; }
+    if (e.repeat) return;
     var now = Date.now();
-    shifts = shifts.filter(function (t) { return now - t < 1000; });
-    shifts.push(now);
-    if (shifts.length >= 3) leave();
+    shifts = shifts.filter(function (t) { return now - t < 1000; }).concat(now);
+    if (shifts.length > 2) leave();
   });
+  if (hint && matchMedia("(hover: hover) and (pointer: fine)").matches) hint.hidden = false;
 
-  var counter = document.getElementById("counter");
-  var text = document.getElementById("id_text");
+  // One sentence read with the field; it speaks up by itself only when over the limit.
+  var counter = byId("counter"), text = byId("id_text");
   if (counter && text) {
-    var limit = parseInt(counter.getAttribute("data-limit"), 10);
+    var get = counter.getAttribute.bind(counter), limit = +get("data-limit");
+    var shown = function (n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, get("data-separator")); };
     var update = function () {
-      // Characters as the server counts them: code points, not UTF-16 units.
-      var count = Array.from(text.value.replace(/\r\n/g, "\n")).length;
-      var over = count - limit;
-      counter.textContent = over > 0
-        ? counter.getAttribute("data-over").replace("%(over)s", over)
-        : counter.getAttribute("data-template").replace("%(count)s", count).replace("%(limit)s", limit);
+      // Code points, as the server counts, not UTF-16 units.
+      var count = Array.from(text.value.replace(/\r\n/g, "\n")).length, over = count - limit;
+      counter.textContent = over > 0 ? get("data-over").replace("%(over)s", shown(over))
+        : get("data-template").replace("%(count)s", shown(count)).replace("%(limit)s", shown(limit));
       counter.className = over > 0 ? "over" : "";
-      counter.setAttribute("role", over > 0 ? "alert" : "status");
+      if (over > 0) counter.setAttribute("role", "alert"); else counter.removeAttribute("role");
     };
     text.addEventListener("input", update);
     update();
   }
 
-  var focused = document.querySelector("[autofocus]");
-  if (focused && document.activeElement !== focused) focused.focus();
-
-  var body = document.body;
-  // Booth mode, thanks page: back to an empty form (the meta refresh does it without JS).
-  var returnTo = body.getAttribute("data-return-to");
-  if (returnTo) {
-    setTimeout(function () { window.location.replace(returnTo); },
-      parseInt(body.getAttribute("data-return-seconds"), 10) * 1000);
+  var copy = byId("copy-code"), code = byId("code");
+  if (copy && code && navigator.clipboard) {
+    copy.hidden = false;
+    copy.addEventListener("click", function () {
+      var status = byId("copy-status");
+      navigator.clipboard.writeText(code.textContent).then(function () {
+        status.textContent = status.getAttribute("data-copied");
+      });
+    });
   }
 
-  // Booth mode, form: after three minutes untouched it warns, and thirty seconds later
-  // starts again empty. Any touch or key keeps it (WCAG 2.2.1: warn, let her extend).
-  var warning = document.getElementById("idle-warning");
-  if (body.getAttribute("data-kiosk") === "1" && warning) {
-    var form = document.querySelector("form[method=post]");
-    var warnTimer, clearTimer;
+  var focused = d.querySelector("[autofocus]");
+  if (focused && d.activeElement !== focused) focused.focus();
+
+  // A booth: left untouched, an overlay counts down, then it starts again empty. A touch
+  // or a key keeps the page (WCAG 2.2.1: warn, let her extend).
+  var warning = byId("idle-warning");
+  if (warning) {
+    var left = byId("idle-countdown"), idle, tick, before;
+    var warn = function () {
+      var seconds = +body.getAttribute("data-warning");
+      left.textContent = seconds;
+      before = d.activeElement;
+      warning.hidden = false;
+      byId("idle-stay").focus();
+      tick = setInterval(function () {
+        left.textContent = --seconds;
+        if (seconds > 0) return;
+        clearInterval(tick);
+        location.replace(body.getAttribute("data-start"));
+      }, 1000);
+    };
     var restart = function () {
-      clearTimeout(warnTimer);
-      clearTimeout(clearTimer);
-      warning.hidden = true;
-      warnTimer = setTimeout(function () {
-        warning.hidden = false;
-        clearTimer = setTimeout(function () {
-          if (form) form.reset();
-          window.location.replace(form ? form.getAttribute("action") : "/");
-        }, 30000);
-      }, 180000);
+      clearTimeout(idle);
+      clearInterval(tick);
+      if (!warning.hidden) {
+        warning.hidden = true;
+        if (before) before.focus();
+      }
+      idle = setTimeout(warn, body.getAttribute("data-idle") * 1000);
     };
     ["input", "keydown", "pointerdown", "touchstart", "scroll"].forEach(function (name) {
-      document.addEventListener(name, restart, { passive: true });
+      d.addEventListener(name, restart, { passive: true });
     });
     restart();
   }

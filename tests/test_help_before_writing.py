@@ -1,0 +1,282 @@
+"""What she sees before she writes, and what stays when something goes wrong: help and
+the safety page on screen first, how her story may be used asked before the text box,
+who runs the campaign, errors that keep the reassurance, and a booth that behaves like
+one. Each in the three languages where the words differ."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from submissions.models import Testimony
+from tests.servers import hidden
+
+pytestmark = pytest.mark.django_db
+
+LANGUAGES = ("en", "ru", "kk")
+NUMBERS = ("112", "102", "111", "150")
+
+
+@pytest.fixture(autouse=True)
+def open_campaign(settings):
+    settings.UNTOLD_OPENS_AT = None
+    settings.UNTOLD_CLOSES_AT = datetime(2099, 12, 10, 23, 59, tzinfo=ZoneInfo("Asia/Almaty"))
+    settings.UNTOLD_RATE_PER_CLIENT = "1000/h"
+    settings.UNTOLD_RATE_SITE = "1000/h"
+    settings.UNTOLD_KIOSK = False
+    settings.UNTOLD_ORGANISATION = "Campaign Org"
+    settings.UNTOLD_CONTACT = "hello@campaign.example"
+
+
+def page(client: Client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return response.content.decode()
+
+
+def story(client: Client, language: str = "en", **fields: object) -> dict[str, object]:
+    served = hidden(page(client, f"/{language}/"), "served")
+    return {"text": "A story.", "consent": "statistics", "served": served, **fields}
+
+
+# --- Help before she writes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_form_shows_the_numbers_to_call_before_the_text_box(client, language):
+    form = page(client, f"/{language}/")
+
+    help_at = form.index('class="support"')
+    assert help_at < form.index('name="text"')
+    for number in NUMBERS:
+        assert f'<a href="tel:{number}">{number}</a>' in form[help_at:]
+
+
+def test_the_help_says_where_to_go_in_danger_and_to_talk_and_for_under_18s(client):
+    form = page(client, "/en/")
+    support = form[form.index('class="support"') : form.index("</section>")]
+
+    danger, talk = support.index("If you are in danger now"), support.index("If you want to talk")
+    assert danger < support.index("tel:112") < support.index("tel:102") < talk
+    assert talk < support.index("tel:111") < support.index("tel:150")
+    assert "If you are under 18, call 150" in support
+
+
+def test_the_form_says_it_is_not_a_report_nor_a_way_to_get_help(client):
+    form = page(client, "/en/")
+
+    assert "This form is not a report to the police, and nobody will contact you." in form
+    assert "To report a crime, call the police." in form
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("path", ["", "thanks/", "privacy/", "withdraw/", "safety/", "nowhere/"])
+def test_every_page_links_to_staying_safe_online(client, language, path):
+    response = client.get(f"/{language}/{path}")
+
+    assert f'<a href="/{language}/safety/">' in response.content.decode()
+
+
+def test_the_safety_page_covers_history_shared_devices_and_what_leaving_does(client):
+    safety = page(client, "/en/safety/")
+
+    for words in (
+        "Browser history",
+        "private window",
+        "Shared phones and computers",
+        "the Back button brings this page back",
+        "It cannot erase your browser’s history",
+    ):
+        assert words in safety
+    assert 'class="support"' in safety
+
+
+# --- Consent before she writes ---------------------------------------------------------------
+
+
+def test_how_her_story_may_be_used_is_asked_before_the_text_box(client):
+    form = page(client, "/en/")
+
+    assert form.index('name="consent"') < form.index('name="text"')
+
+
+def test_each_use_says_who_reads_what_changes_where_it_appears_and_what_cannot_be_undone(client):
+    form = page(client, "/en/")
+    quote = re.search(r'<p class="hint" id="id_consent_0-description">(.*?)</p>', form).group(1)
+    count = re.search(r'<p class="hint" id="id_consent_1-description">(.*?)</p>', form).group(1)
+
+    assert "moderators read it" in quote and "shorten it" in quote
+    assert "posters" in quote and "cannot be taken back" in quote
+    assert "moderators read it, and nobody else" in count and "No words from it" in count
+    assert re.search(r'id="id_consent_0"[^>]*aria-describedby="id_consent_0-description"', form)
+
+
+def test_there_is_no_legal_checkbox_and_a_story_needs_none(client):
+    form = page(client, "/en/")
+
+    assert 'name="understood"' not in form
+    assert 'type="checkbox" name="understood"' not in form
+    assert client.post("/en/", story(client)).status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/en/", "/en/privacy/"])
+def test_the_form_and_the_privacy_page_name_the_organisation_and_a_contact(client, path):
+    shown = page(client, path)
+
+    assert "The campaign is run by Campaign Org. To reach them: hello@campaign.example." in shown
+
+
+# --- Errors keep the reassurance -------------------------------------------------------------
+
+
+def test_a_failed_submit_keeps_the_privacy_points_and_titles_the_page_error(client):
+    response = client.post("/en/", story(client, consent="", text=""))
+
+    form = response.content.decode()
+    assert response.status_code == 400
+    assert re.search(r"<title>Error: Tell your story", form)
+    assert form.index('class="error-summary"') < form.index('class="facts"')
+    assert "Your story is locked as soon as it arrives" in form
+    assert 'class="support"' in form
+
+
+def test_each_field_with_an_error_names_it_in_aria_describedby(client):
+    response = client.post("/en/", story(client, consent="", text=""))
+
+    form = response.content.decode()
+    assert '<p class="error" id="consent-error">' in form
+    assert '<p class="error" id="text-error">' in form
+    assert re.search(r'<textarea [^>]*aria-describedby="text-help text-error"', form)
+    for index in (0, 1):
+        assert re.search(
+            rf'id="id_consent_{index}"[^>]*aria-describedby="id_consent_{index}-description '
+            r'consent-error"|aria-describedby="id_consent_'
+            rf'{index}-description consent-error"[^>]*id="id_consent_{index}"',
+            form,
+        ), form
+
+
+def test_a_withdrawal_error_is_named_by_the_code_field(client):
+    response = client.post("/en/withdraw/", {"code": "12"})
+
+    withdraw = response.content.decode()
+    assert re.search(r"<title>Error: Withdraw a story", withdraw)
+    assert re.search(r'<input [^>]*aria-describedby="code-help code-error"', withdraw)
+
+
+# --- Small things that matter ----------------------------------------------------------------
+
+
+def test_too_many_from_her_and_too_many_from_everyone_are_told_apart(client, settings):
+    settings.UNTOLD_RATE_PER_CLIENT = "1/h"
+    client.post("/en/", story(client))
+    own = client.post("/en/", story(client)).content.decode()
+
+    settings.UNTOLD_RATE_PER_CLIENT = "1000/h"
+    settings.UNTOLD_RATE_SITE = "1/h"
+    other = Client(REMOTE_ADDR="192.0.2.44")
+    other.post("/en/", story(other))
+    everyone = other.post("/en/", story(other)).content.decode()
+
+    assert "You sent several stories just now" in own
+    assert "Many people are sending stories right now" in everyone
+    assert "Many people" not in own and "You sent several" not in everyone
+
+
+def test_where_it_happened_offers_online(client):
+    form = page(client, "/en/")
+
+    assert '<option value="online">Online</option>' in form
+    assert client.post("/en/", story(client, region="online")).status_code == 302
+    assert Testimony.objects.get().region == "online"
+
+
+def test_each_form_of_violence_has_a_plain_hint_read_with_its_label(client):
+    form = page(client, "/en/")
+
+    hints = re.findall(
+        r'<label class="option"><input type="checkbox" name="forms_of_violence"[^>]*> '
+        r'[^<]+ <span class="hint">([^<]+)</span></label>',
+        form,
+    )
+    assert len(hints) == 9 and all(hints)
+
+
+def test_the_counter_is_said_once_in_the_language_of_the_page(client):
+    en, ru = page(client, "/en/"), page(client, "/ru/")
+
+    assert en.count("10,000") == 1 and 'data-separator=","' in en
+    assert 'data-separator="\xa0"' in ru
+
+
+def test_the_shift_hint_waits_for_the_script_to_find_a_keyboard(client):
+    form = page(client, "/en/")
+
+    assert re.search(r'<p class="exit-hint" id="shift-hint" hidden>', form)
+
+
+# --- A booth ---------------------------------------------------------------------------------
+
+
+def test_leaving_a_booth_returns_to_an_empty_form_and_clears_the_site_data(client, settings):
+    settings.UNTOLD_KIOSK = True
+
+    response = client.get("/exit/", HTTP_ACCEPT_LANGUAGE="ru")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/ru/"
+    assert response["Clear-Site-Data"] == '"cache", "cookies", "storage"'
+
+
+def test_a_booth_waits_as_long_as_its_settings_say(client, settings):
+    settings.UNTOLD_KIOSK = True
+    settings.UNTOLD_KIOSK_IDLE_SECONDS = 240
+    settings.UNTOLD_KIOSK_WARNING_SECONDS = 45
+
+    form, privacy = page(client, "/en/"), page(client, "/en/privacy/")
+
+    for shown in (form, privacy):
+        assert 'data-idle="240" data-warning="45"' in shown
+        assert 'id="idle-warning"' in shown
+    # Without JavaScript a page other than the form returns to the start on its own.
+    assert '<meta http-equiv="refresh" content="285;url=/exit/">' in privacy
+    assert 'http-equiv="refresh"' not in form
+
+
+def test_the_booth_timeouts_default_to_five_minutes_and_a_minute(settings):
+    from django.conf import settings as live
+
+    assert (live.UNTOLD_KIOSK_IDLE_SECONDS, live.UNTOLD_KIOSK_WARNING_SECONDS) == (300, 60)
+
+
+# --- The words -------------------------------------------------------------------------------
+
+
+def test_kazakh_dates_read_year_zhylgy_day_and_a_lower_case_month(client, settings):
+    settings.UNTOLD_CLOSES_AT = datetime(2026, 12, 21, 18, 0, tzinfo=ZoneInfo("Asia/Almaty"))
+    with time_machine.travel(datetime(2026, 12, 1, tzinfo=ZoneInfo("Asia/Almaty")), tick=False):
+        privacy = page(client, "/kk/privacy/")
+
+    assert "2026 жылғы 21 желтоқсан, 18:00" in privacy
+    assert "Желтоқсан" not in privacy
+
+
+def test_closed_dates_read_the_same_way(client, settings):
+    settings.UNTOLD_CLOSES_AT = timezone.now() - timedelta(days=1)
+    closes = timezone.localtime(settings.UNTOLD_CLOSES_AT)
+
+    closed = page(client, "/kk/")
+
+    assert f"{closes.year} жылғы {closes.day} " in closed
+
+
+def test_the_language_switcher_names_kazakh_as_kazakh(client):
+    form = page(client, "/en/")
+
+    assert '<a href="/kk/" lang="kk">Қазақша</a>' in form

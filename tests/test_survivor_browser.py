@@ -1,0 +1,303 @@
+"""The survivor's side in a real browser (Debian's Chromium): help on screen before she
+writes, consent asked first, errors read with their fields from the accessibility tree,
+a receipt code that survives a reload or a change of language, copies with one tap and
+asks before deleting, a slim exit bar with the phone keyboard open, the Shift hint only
+where it works, and a booth that counts down over whatever she scrolled to."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from submissions import receipts
+from submissions.models import Testimony
+from tests.browser import needs_chromium
+from tests.test_browser import EXIT_PATH, LANGUAGES, fill_and_send, send
+
+pytestmark = needs_chromium
+sync_api = pytest.importorskip("playwright.sync_api")
+
+JS = pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+PHONE = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture(autouse=True)
+def site(settings, transactional_db, live_server):
+    settings.UNTOLD_EXIT_URL = live_server.url + EXIT_PATH
+    settings.UNTOLD_KIOSK = False
+    settings.UNTOLD_RATE_PER_CLIENT = "1000/h"
+    settings.UNTOLD_RATE_SITE = "1000/h"
+    settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT = "1000/h"
+
+
+@pytest.fixture
+def context(browser, live_server):
+    made = []
+
+    def make(*, javascript: bool = True, **options):
+        ctx = browser.new_context(
+            java_script_enabled=javascript, base_url=live_server.url, **options
+        )
+        ctx.set_default_timeout(5_000)
+        ctx.route(re.compile(rf"^(?!{re.escape(live_server.url)}/)"), lambda route: route.abort())
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+def top(page, selector: str) -> float:
+    return page.locator(selector).first.bounding_box()["y"]
+
+
+# --- 1. Help before she writes ---------------------------------------------------------------
+
+
+@JS
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_numbers_to_call_and_the_safety_page_come_before_the_text_box(
+    context, language, javascript
+):
+    page = context(javascript=javascript, **PHONE).new_page()
+    page.goto(f"/{language}/")
+
+    for number in ("112", "102", "111", "150"):
+        link = page.locator(f'a[href="tel:{number}"]')
+        assert link.is_visible() and link.inner_text() == number
+        assert top(page, f'a[href="tel:{number}"]') < top(page, "#id_text")
+    page.locator(f'footer a[href="/{language}/safety/"]').click()
+    page.wait_for_url(f"**/{language}/safety/")
+    assert page.locator('a[href="tel:111"]').is_visible()
+
+
+# --- 2. Consent before she writes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_how_her_story_may_be_used_is_asked_above_the_text_box(context, language):
+    page = context(**PHONE).new_page()
+    page.goto(f"/{language}/")
+
+    assert top(page, "#id_consent_1") < top(page, "#id_text")
+    for index in (0, 1):
+        description = page.locator(f"#id_consent_{index}-description")
+        assert description.is_visible() and len(description.inner_text()) > 80
+        box, label = (
+            page.locator(s).bounding_box()
+            for s in (f"#id_consent_{index}", f"label[for=id_consent_{index}]")
+        )
+        # The box and its label sit on one line.
+        assert abs(box["y"] - label["y"]) < label["height"]
+
+
+# --- 3. A receipt code that cannot fail her --------------------------------------------------
+
+
+@JS
+def test_the_code_survives_a_reload_and_a_language_switch_for_ten_minutes(context, javascript):
+    ctx = context(javascript=javascript)
+    page = ctx.new_page()
+    fill_and_send(page, "en")
+    code = page.locator(".code").inner_text()
+
+    page.reload()
+    assert page.locator(".code").inner_text() == code
+    page.locator('nav a[lang="ru"]').click()
+    page.wait_for_url("**/ru/thanks/")
+    assert page.locator(".code").inner_text() == code
+    page.locator('nav a[lang="kk"]').click()
+    assert page.locator(".code").inner_text() == code
+    # and no longer: each cookie expires ten minutes after sending.
+    expiries = [
+        c["expires"] - time.time() for c in ctx.cookies() if c["name"].startswith("receipt_")
+    ]
+    assert len(expiries) == 3 and all(590 < left <= 600 for left in expiries)
+
+
+def test_the_copy_button_puts_the_code_on_the_clipboard(context, live_server):
+    ctx = context()
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page = ctx.new_page()
+    fill_and_send(page, "kk")
+
+    page.locator("#copy-code").click()
+
+    sync_api.expect(page.locator("#copy-status")).not_to_be_empty()
+    assert page.evaluate("navigator.clipboard.readText()") == page.locator(".code").inner_text()
+
+
+def test_without_javascript_there_is_no_copy_button_but_the_advice_is_there(context):
+    page = context(javascript=False).new_page()
+    fill_and_send(page, "ru")
+
+    assert page.locator("#copy-code").is_hidden()
+    assert "Храните его там, где его видите только вы" in page.locator(".receipt").inner_text()
+
+
+@JS
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_typo_is_told_and_a_good_code_asks_before_a_red_delete(context, language, javascript):
+    page = context(javascript=javascript).new_page()
+    fill_and_send(page, language)
+    code = page.locator(".code").inner_text().replace(" ", "")
+    typo = (
+        code[:3] + code[4] + code[3] + code[5:]
+        if code[3] != code[4]
+        else code[:-1] + str((int(code[-1]) + 1) % 10)
+    )
+    send_button = page.goto(f"/{language}/") and page.locator("form button[type=submit]")
+    send_colour = send_button.evaluate("b => getComputedStyle(b).backgroundColor")
+
+    page.goto(f"/{language}/withdraw/")
+    page.fill("#id_code", typo)
+    send(page)
+    assert page.locator("#code-error").is_visible()
+    assert Testimony.objects.count() == 1
+
+    page.fill("#id_code", code)
+    send(page)
+    delete = page.locator("button.danger")
+    assert delete.evaluate("b => getComputedStyle(b).backgroundColor") not in (
+        send_colour,
+        "rgb(255, 255, 255)",
+    )
+    assert Testimony.objects.count() == 1
+    send(page)
+    assert Testimony.objects.count() == 0
+
+
+# --- 4. Errors keep the reassurance ----------------------------------------------------------
+
+
+def accessible_descriptions(page) -> dict[str, str]:
+    """Chromium's own accessibility tree: each text box's and radio button's computed
+    description, by name."""
+    session = page.context.new_cdp_session(page)
+    nodes = session.send("Accessibility.getFullAXTree")["nodes"]
+    found = {}
+    for node in nodes:
+        role = node.get("role", {}).get("value")
+        if role in ("textbox", "radio"):
+            name = node.get("name", {}).get("value", "")
+            found[name] = node.get("description", {}).get("value", "")
+    return found
+
+
+@JS
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_after_a_failed_submit_every_field_reads_its_error(context, language, javascript):
+    page = context(javascript=javascript).new_page()
+    page.goto(f"/{language}/")
+    send(page)
+
+    assert re.match(r"(Error|Ошибка|Қате):", page.title())
+    assert page.locator("ul.facts").is_visible()
+    text_error = page.locator("#text-error").inner_text()
+    consent_error = page.locator("#consent-error").inner_text()
+    descriptions = accessible_descriptions(page)
+    label = page.locator("label[for=id_text]").inner_text()
+    assert text_error in descriptions[label]
+    radios = [page.locator(f"label[for=id_consent_{i}]").inner_text() for i in (0, 1)]
+    for radio in radios:
+        assert consent_error in descriptions[radio]
+
+
+# --- 5. Small things -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("javascript", "options", "shown"),
+    [(False, {}, False), (True, {}, True), (True, PHONE, False)],
+    ids=["nojs", "js-keyboard", "js-touch"],
+)
+def test_the_shift_hint_shows_only_with_javascript_and_a_keyboard(
+    context, javascript, options, shown
+):
+    page = context(javascript=javascript, **options).new_page()
+    page.goto("/en/")
+
+    assert page.locator("#shift-hint").is_visible() is shown
+
+
+@JS
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_with_the_phone_keyboard_open_the_exit_bar_takes_at_most_15_percent(
+    context, language, javascript
+):
+    # A 360 x 640 phone with its keyboard open leaves about 300 px of page.
+    page = context(
+        javascript=javascript, **{**PHONE, "viewport": {"width": 360, "height": 300}}
+    ).new_page()
+    page.goto(f"/{language}/")
+    page.focus("#id_text")
+
+    bar = page.locator("header.bar").bounding_box()
+    exit_link = page.locator("#quick-exit").bounding_box()
+    assert bar["height"] <= 0.15 * 300
+    assert exit_link["y"] >= 0 and exit_link["y"] + exit_link["height"] <= bar["height"]
+
+
+# --- 6. A booth ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_booth_counts_down_over_wherever_she_scrolled(context, settings, language):
+    settings.UNTOLD_KIOSK = True
+    page = context(**PHONE, locale=language).new_page()
+    page.clock.install()
+    page.goto(f"/{language}/")
+    page.fill("#id_text", "half a story")
+    # She scrolls down; the page has seen the scroll (which restarts the idle time)
+    # before the clock moves on.
+    page.evaluate(
+        """() => new Promise(seen => {
+            addEventListener("scroll", () => seen(), {once: true});
+            document.querySelector("footer").scrollIntoView();
+        })"""
+    )
+
+    page.clock.run_for("05:01")
+    overlay = page.locator("#idle-warning")
+    box = overlay.bounding_box()
+    assert overlay.is_visible() and box["y"] == 0 and box["height"] == 640
+    assert page.locator("#idle-countdown").inner_text() in ("60", "59")
+    page.clock.run_for("00:20")
+    assert 38 <= int(page.locator("#idle-countdown").inner_text()) <= 40
+    with page.expect_navigation(url=f"**/{language}/"):
+        page.clock.run_for("00:45")
+    assert page.input_value("#id_text") == ""
+
+
+def test_a_booth_keeps_the_code_until_she_is_done(context, settings):
+    settings.UNTOLD_KIOSK = True
+    page = context(locale="ru").new_page()
+    page.clock.install()
+    fill_and_send(page, "ru")
+    code = page.locator(".code").inner_text()
+
+    page.clock.run_for("04:00")
+    page.mouse.click(5, 5)  # she is still reading
+    page.clock.run_for("04:00")
+    assert page.locator(".code").inner_text() == code
+    with page.expect_navigation(url="**/ru/"):
+        page.locator("a.button[href='/exit/']").click()
+    page.goto("/ru/thanks/")
+    assert page.locator(".code").count() == 0
+
+
+@JS
+def test_leaving_a_booth_returns_to_an_empty_form(context, settings, javascript):
+    settings.UNTOLD_KIOSK = True
+    page = context(javascript=javascript, locale="kk").new_page()
+    page.goto("/kk/")
+    page.fill("#id_text", "something to hide")
+
+    page.click("#quick-exit")
+
+    page.wait_for_url("**/kk/")
+    assert page.input_value("#id_text") == ""
+    assert receipts.COOKIE_PREFIX  # the exit also clears every cookie of the site
