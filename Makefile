@@ -19,7 +19,7 @@ install: $(STAMP)
 
 # Development keys live in a git-ignored folder; they never leave this machine.
 $(DEV_KEYS)/untold.env: | $(STAMP)
-	UNTOLD_DEBUG=1 $(BIN)/python manage.py generate_keys --output $(DEV_KEYS)
+	UNTOLD_DEBUG=1 $(BIN)/python manage.py generate_keys --output $(DEV_KEYS) --on-this-server
 
 run: $(STAMP) $(DEV_KEYS)/untold.env
 	set -a && . ./$(DEV_KEYS)/untold.env && set +a && \

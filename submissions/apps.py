@@ -13,8 +13,9 @@ class SubmissionsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for what they register: the system checks, the audit of account
-        # changes, the panel's model pages and its sign-in receivers.
-        from submissions import accounts, checks  # noqa: F401
+        # changes, the grants an account loses with its group, the panel's model pages and
+        # its sign-in receivers.
+        from submissions import accounts, checks, custody  # noqa: F401
         from submissions.panel import admin, sessions, testimonies  # noqa: F401
 
 

@@ -16,7 +16,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import connections
 
 from submissions import crypto
-from submissions.keys import keyring
+from submissions.keys import campaign_key_id, configured_keys
 from submissions.ratelimit import parse_rate
 
 SERVER_ROLES = ("all", "intake", "moderation")
@@ -175,11 +175,21 @@ def check_keys(app_configs, **kwargs) -> list[Error | Warning]:
                 id="submissions.E005",
             )
         )
+    try:
+        campaign_key_id()
+    except crypto.SealError as error:
+        problems.append(
+            Error(
+                f"{error}.",
+                hint="Copy UNTOLD_CAMPAIGN_KEY_ID from the untold.env that generate_keys wrote.",
+                id="submissions.E017",
+            )
+        )
     if problems:
         return problems
-    keyring.cache_clear()
+    configured_keys.cache_clear()
     try:
-        ring = keyring()
+        ring = configured_keys()
     except crypto.SealError as error:
         return [
             Error(
@@ -208,15 +218,6 @@ def check_keys(app_configs, **kwargs) -> list[Error | Warning]:
         for name, mode in key_file_modes()
         if mode & 0o077
     ]
-    if settings.UNTOLD_ROLE == "moderation" and not ring.can_open:
-        problems.append(
-            Warning(
-                "UNTOLD_ROLE is moderation but no private key is configured: "
-                "the panel cannot open any testimony.",
-                hint="Set UNTOLD_PRIVATE_KEY_FILE on the moderation host.",
-                id="submissions.W001",
-            )
-        )
     return problems
 
 
@@ -319,6 +320,24 @@ UNDATED = {
     "track_commit_timestamp": ("off",),
     "archive_mode": ("off",),
 }
+
+
+@register(deploy=True)
+def check_no_key_file_on_a_server(app_configs, **kwargs) -> list[Warning]:
+    """People hold the keys; a key file left on a server opens every story to whoever
+    copies or seizes it."""
+    if settings.DEBUG or not settings.UNTOLD_PRIVATE_KEY_FILES:
+        return []
+    return [
+        Warning(
+            "A private key file is configured on this server (UNTOLD_PRIVATE_KEY_FILE(S)): "
+            "whoever copies or seizes this host opens every story with it.",
+            hint="Once every staff member has signed in once (each is granted the keys then), "
+            "unset UNTOLD_PRIVATE_KEY_FILE(S) and keep the key file offline "
+            "(docs/deploy.md, 'Keys: held by people').",
+            id="submissions.W004",
+        )
+    ]
 
 
 @register(Tags.database)

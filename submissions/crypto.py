@@ -11,10 +11,19 @@ X25519, HKDF-SHA256, AES-256-GCM) to the active public key. Layout::
     b"UT\\x01" | key id (8) | wrapped data key (80) | nonce (12) | ciphertext + tag
 
 Campaign text (``seal_campaign`` / ``open_campaign``), the moderator's redacted
-copy, is sealed with AES-256-GCM under a key derived (HKDF) from the private key,
-so export stays symmetric and fast while the public site still cannot read it::
+copy, is sealed with AES-256-GCM under the campaign-text key: a random 256-bit key
+(``new_campaign_key``), so export stays symmetric and fast while the public site
+still cannot read it. A deployment from the first release used a key derived (HKDF)
+from the story private key instead, named by that key's id; such keys still open::
 
     b"UT\\x02" | key id (8) | nonce (12) | ciphertext + tag
+
+People hold the keys (``wrap_account_key``, ``seal_secret``): each staff account has
+its own X25519 pair whose private half is wrapped (AES-256-GCM) under a key derived
+from the account's password with Argon2id (``ACCOUNT_KDF``); a campaign secret is
+granted to an account by sealing it (HPKE) to the account's public key. The offline
+key file (``key_file_text``) holds the story private key as PEM and the campaign-text
+key sealed to that story key, so the file's passphrase protects both.
 
 Both bind the record id and the field name into the authenticated data, so a value
 copied to another row or field fails to open. Plaintext is padded to 1 KiB buckets
@@ -35,6 +44,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -42,6 +52,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
@@ -57,6 +68,14 @@ BUCKET = 1024
 SEALED_OVERHEAD = HEADER_LENGTH + KEY_ID_LENGTH + WRAPPED_KEY_LENGTH + NONCE_LENGTH + TAG_LENGTH
 LENGTH_PREFIX = struct.Struct(">I")
 CAMPAIGN_KEY_INFO = b"untold campaign text key v1"
+CAMPAIGN_KEY_ID_INFO = b"untold campaign text key id v1"
+# Argon2id for the account key's wrapping key (RFC 9106's second recommended option,
+# with 2 lanes for this machine's 2 cores): 3 passes over 64 MiB. Measured by
+# bench/custody.py; stored with each account key so that it can be raised later.
+ACCOUNT_KDF = {"name": "argon2id", "iterations": 3, "memory_cost": 64 * 1024, "lanes": 2}
+SALT_LENGTH = 16
+ACCOUNT_KEY_V1 = b"UA\x01"
+CAMPAIGN_BLOCK = "UNTOLD CAMPAIGN TEXT KEY"
 
 
 class SealError(Exception):
@@ -152,6 +171,15 @@ def derive_campaign_key(private_key: X25519PrivateKey) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CAMPAIGN_KEY_INFO).derive(raw)
 
 
+def new_campaign_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def campaign_key_id(key: bytes) -> bytes:
+    """A random campaign-text key's id: a one-way function of the key."""
+    return hashlib.sha256(CAMPAIGN_KEY_ID_INFO + key).digest()[:KEY_ID_LENGTH]
+
+
 def sealed_key_id(sealed: bytes) -> bytes:
     """The key id a sealed value names in its header; raises SealError if malformed."""
     sealed = bytes(sealed)
@@ -164,18 +192,23 @@ def sealed_key_id(sealed: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Keyring:
-    """The keys one process holds. The first public key is the active one, to which
-    new values are sealed. ``private_keys`` maps key ids to private keys and is empty
-    in the intake role."""
+    """The keys one process, session or command holds. The first public key is the
+    active one, to which new testimonies are sealed. ``private_keys`` maps story key ids
+    to private keys and is empty in the intake role and for campaign staff;
+    ``campaign_keys`` maps campaign-text key ids to keys, and ``campaign_key_id`` names
+    the one new campaign texts are sealed under (the active story key's derived key
+    when none is named, as in the first release)."""
 
     public_keys: tuple[X25519PublicKey, ...]
     private_keys: Mapping[bytes, X25519PrivateKey] = field(default_factory=dict, repr=False)
-    # Derived once per key: export opens many campaign texts in a row.
-    campaign_keys: Mapping[bytes, AESGCM] = field(init=False, repr=False)
+    campaign_keys: Mapping[bytes, bytes] = field(default_factory=dict, repr=False)
+    campaign_key_id: bytes | None = None
+    # One AESGCM per key: export opens many campaign texts in a row.
+    ciphers: Mapping[bytes, AESGCM] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        derived = {kid: AESGCM(derive_campaign_key(pk)) for kid, pk in self.private_keys.items()}
-        object.__setattr__(self, "campaign_keys", derived)
+        ciphers = {kid: AESGCM(key) for kid, key in self.campaign_keys.items()}
+        object.__setattr__(self, "ciphers", ciphers)
 
     @classmethod
     def load(
@@ -183,39 +216,55 @@ class Keyring:
         public_texts: Iterable[str] = (),
         private_pems: Iterable[bytes] = (),
         passphrase: bytes | None = None,
+        campaign_key_id: bytes | None = None,
     ) -> Keyring:
-        """Build a keyring from configuration. With private keys but no public keys,
-        the first private key's public half is the active key."""
-        private_keys = [private_key_from_pem(pem, passphrase) for pem in private_pems]
+        """Build a keyring from configuration: public keys and key files. With key files
+        but no public keys, the first file's story key is the active key."""
+        files = [read_key_file(pem, passphrase) for pem in private_pems]
         public_keys = [public_key_from_text(text) for text in public_texts]
         if not public_keys:
-            public_keys = [private_key.public_key() for private_key in private_keys]
+            public_keys = [file.private_key.public_key() for file in files]
         if not public_keys:
             raise SealError("no public key is configured")
         return cls(
             public_keys=tuple(public_keys),
-            private_keys={key_id(pk.public_key()): pk for pk in private_keys},
+            private_keys={key_id(f.private_key.public_key()): f.private_key for f in files},
+            campaign_keys={kid: key for f in files for kid, key in f.campaign_keys().items()},
+            campaign_key_id=campaign_key_id,
         )
+
+    def holding(
+        self, private_keys: Mapping[bytes, X25519PrivateKey], campaign_keys: Mapping[bytes, bytes]
+    ) -> Keyring:
+        """The same public keys and campaign key id, with these secrets instead."""
+        return Keyring(self.public_keys, private_keys, campaign_keys, self.campaign_key_id)
 
     @cached_property
     def active_key_id(self) -> bytes:
         return key_id(self.public_keys[0])
 
     @property
+    def active_campaign_id(self) -> bytes:
+        return self.campaign_key_id or self.active_key_id
+
+    @property
     def can_open(self) -> bool:
+        """Whether stories open here (a story private key is held)."""
         return bool(self.private_keys)
+
+    @property
+    def can_open_campaign(self) -> bool:
+        return bool(self.campaign_keys)
 
     def _private_key(self, wanted: bytes) -> X25519PrivateKey:
         return self._held(self.private_keys, wanted)
 
     def _campaign_key(self, wanted: bytes) -> AESGCM:
-        return self._held(self.campaign_keys, wanted)
+        return self._held(self.ciphers, wanted)
 
-    def _held(self, keys: Mapping[bytes, object], wanted: bytes):
-        if not self.private_keys:
-            raise NoPrivateKeyError(
-                "this server holds only public keys: sealed text cannot be opened here"
-            )
+    def _held(self, keys: Mapping[bytes, Any], wanted: bytes) -> Any:
+        if not keys:
+            raise NoPrivateKeyError("no key that opens this is held here")
         try:
             return keys[wanted]
         except KeyError:
@@ -279,8 +328,8 @@ class Keyring:
     def seal_campaign(self, text: str, *, record_id: UUID, field_name: str) -> bytes:
         if not isinstance(text, str):
             raise SealError("only text can be sealed")
-        header = CAMPAIGN_V1 + self.active_key_id
-        key = self._campaign_key(self.active_key_id)
+        header = CAMPAIGN_V1 + self.active_campaign_id
+        key = self._campaign_key(self.active_campaign_id)
         nonce = os.urandom(NONCE_LENGTH)
         body = key.encrypt(nonce, pad(text), header + context(record_id, field_name))
         return header + nonce + body
@@ -307,3 +356,109 @@ class Keyring:
 
 def generate_private_key() -> X25519PrivateKey:
     return X25519PrivateKey.generate()
+
+
+def raw_private(private_key: X25519PrivateKey) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+def raw_public(public_key: X25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+# --- the offline key file ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """What a key file holds: a story private key and, in files this release writes,
+    the campaign-text key (``campaign_key``; None in a first-release file)."""
+
+    private_key: X25519PrivateKey = field(repr=False)
+    campaign_key: bytes | None = field(default=None, repr=False)
+
+    def campaign_keys(self) -> dict[bytes, bytes]:
+        """The campaign-text keys this file opens: its own, or, for a first-release
+        file, the key derived from its story key (named by the story key's id)."""
+        if self.campaign_key is not None:
+            return {campaign_key_id(self.campaign_key): self.campaign_key}
+        return {key_id(self.private_key.public_key()): derive_campaign_key(self.private_key)}
+
+
+def key_file_text(
+    private_key: X25519PrivateKey, campaign_key: bytes, passphrase: bytes | None = None
+) -> bytes:
+    """The offline key file: the story key as PEM, then the campaign-text key sealed
+    (HPKE) to the story key, so that whoever opens the one opens the other."""
+    sealed = SUITE.encrypt(campaign_key, private_key.public_key(), info=CAMPAIGN_KEY_INFO)
+    block = base64.encodebytes(sealed).decode("ascii")
+    campaign = f"-----BEGIN {CAMPAIGN_BLOCK}-----\n{block}-----END {CAMPAIGN_BLOCK}-----\n"
+    return private_key_to_pem(private_key, passphrase) + campaign.encode("ascii")
+
+
+def read_key_file(text: bytes, passphrase: bytes | None = None) -> KeyFile:
+    """Read a key file (or a first-release PEM file); raises SealError, never with a key."""
+    begin, end = f"-----BEGIN {CAMPAIGN_BLOCK}-----".encode(), f"-----END {CAMPAIGN_BLOCK}-----"
+    pem, _, rest = bytes(text).partition(begin)
+    private_key = private_key_from_pem(pem, passphrase)
+    if not rest:
+        return KeyFile(private_key)
+    try:
+        sealed = base64.b64decode(rest.partition(end.encode())[0])
+        campaign_key = SUITE.decrypt(sealed, private_key, info=CAMPAIGN_KEY_INFO)
+    except (binascii.Error, InvalidTag, ValueError):
+        raise SealError("the key file's campaign-text key is damaged") from None
+    return KeyFile(private_key, campaign_key)
+
+
+# --- keys held by people -------------------------------------------------------------
+
+
+def account_wrapping_key(password: str, salt: bytes, kdf: Mapping[str, Any]) -> bytes:
+    """The key that wraps an account's private key, derived from its password."""
+    if kdf.get("name") != "argon2id":
+        raise SealError("unknown key derivation for the account key")
+    return Argon2id(
+        salt=salt,
+        length=32,
+        iterations=int(kdf["iterations"]),
+        lanes=int(kdf["lanes"]),
+        memory_cost=int(kdf["memory_cost"]),
+    ).derive(password.encode("utf-8"))
+
+
+def wrap_account_key(private_key: X25519PrivateKey, wrapping_key: bytes, owner: bytes) -> bytes:
+    """The account's private key, sealed under its wrapping key and bound to ``owner``
+    (the account's id), so that a wrapped key copied to another account fails."""
+    nonce = os.urandom(NONCE_LENGTH)
+    body = AESGCM(wrapping_key).encrypt(nonce, raw_private(private_key), ACCOUNT_KEY_V1 + owner)
+    return ACCOUNT_KEY_V1 + nonce + body
+
+
+def unwrap_account_key(wrapped: bytes, wrapping_key: bytes, owner: bytes) -> X25519PrivateKey:
+    wrapped = bytes(wrapped)
+    if wrapped[:HEADER_LENGTH] != ACCOUNT_KEY_V1:
+        raise SealError("not a wrapped account key")
+    nonce = wrapped[HEADER_LENGTH : HEADER_LENGTH + NONCE_LENGTH]
+    try:
+        raw = AESGCM(wrapping_key).decrypt(
+            nonce, wrapped[HEADER_LENGTH + NONCE_LENGTH :], ACCOUNT_KEY_V1 + owner
+        )
+    except InvalidTag:
+        raise SealError("the password does not open this account key") from None
+    return X25519PrivateKey.from_private_bytes(raw)
+
+
+def seal_secret(secret: bytes, public_key: X25519PublicKey, info: bytes) -> bytes:
+    """A campaign secret sealed (HPKE) to one account's public key; ``info`` binds it to
+    that account, the kind of secret and its key id."""
+    return SUITE.encrypt(secret, public_key, info=info)
+
+
+def open_secret(sealed: bytes, private_key: X25519PrivateKey, info: bytes) -> bytes:
+    try:
+        return SUITE.decrypt(bytes(sealed), private_key, info=info)
+    except (InvalidTag, ValueError):
+        raise SealError("the grant was altered or belongs to another account") from None

@@ -34,7 +34,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from submissions.choices import Consent
-from submissions.crypto import NoPrivateKeyError, SealError
+from submissions.crypto import Keyring, NoPrivateKeyError, SealError
 from submissions.keys import keyring
 from submissions.models import CAMPAIGN_TEXT_FIELD, AuditEvent, Testimony
 
@@ -210,10 +210,10 @@ class ExportPlan:
             generalized=dict(generalized),
         )
 
-    def unopened(self) -> int:
+    def unopened(self, ring: Keyring | None = None) -> int:
         """How many of the campaign texts this export would write fail to open. Each is
         opened and dropped at once: memory stays flat."""
-        ring = keyring()
+        ring = ring or keyring()
         quoted = self.queryset.filter(consent=Consent.QUOTE).values_list(
             "id", "sealed_campaign_text"
         )
@@ -225,13 +225,14 @@ class ExportPlan:
                 failed += 1
         return failed
 
-    def stream(self, *, bom: bool = True) -> Iterator[bytes]:
+    def stream(self, *, bom: bool = True, ring: Keyring | None = None) -> Iterator[bytes]:
         """Second pass: the CSV as UTF-8 chunks of about 64 KiB.
 
         Every cell is defused and quoted as ``quoted_row`` does; the cells that repeat
         (week, categories, consent) are quoted once per value, so that the work per row is
-        opening the text and quoting it."""
-        ring = keyring()
+        opening the text and quoting it. ``ring`` is the keys of whoever started the
+        export: a streamed response is read after the request that holds them ends."""
+        ring = ring or keyring()
         weeks: dict[date, str] = {}
         # A shown combination as its quoted cells, joined: they repeat from row to row.
         shown_cells: dict[Key, str] = {}
@@ -332,15 +333,16 @@ def start(*, k: int, bom: bool, actor: str) -> tuple[ExportPlan, Iterator[bytes]
     Refuses a server that cannot open campaign texts (NoPrivateKeyError), and an export
     in which any campaign text fails to open (CannotExport, on record as refused): a
     file that would break off part-way is never begun."""
-    if not keyring().can_open:
+    ring = keyring()
+    if not ring.can_open_campaign:
         raise NoPrivateKeyError(
-            "no private key is configured here: campaign texts cannot be opened"
+            "no campaign-text key is held here: campaign texts cannot be opened"
         )
     held = ExitStack()
     alias = held.enter_context(snapshot())
     try:
         plan = ExportPlan.build(Testimony.objects.using(alias).exportable(), k=k)
-        unopened = plan.unopened()
+        unopened = plan.unopened(ring)
     except BaseException:
         held.close()
         raise
@@ -361,6 +363,6 @@ def start(*, k: int, bom: bool, actor: str) -> tuple[ExportPlan, Iterator[bytes]
 
     def chunks() -> Iterator[bytes]:
         with held:
-            yield from plan.stream(bom=bom)
+            yield from plan.stream(bom=bom, ring=ring)
 
     return plan, chunks()

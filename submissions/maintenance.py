@@ -77,7 +77,7 @@ def rotate_keys(
             "sealed_text", "sealed_campaign_text"
         ).iterator(chunk_size=batch_size)
         if not names_key(sealed, active)
-        or (campaign is not None and not names_key(campaign, active))
+        or (campaign is not None and not names_key(campaign, ring.active_campaign_id))
     )
     return report
 
@@ -95,7 +95,7 @@ def rotate_row(
     changes = {}
     if crypto.sealed_key_id(sealed) != active:
         changes["sealed_text"] = ring.rewrap(sealed, record_id=record_id, field_name=TEXT_FIELD)
-    if campaign and crypto.sealed_key_id(campaign) != active:
+    if campaign and crypto.sealed_key_id(campaign) != ring.active_campaign_id:
         text = ring.open_campaign(campaign, record_id=record_id, field_name=CAMPAIGN_TEXT_FIELD)
         changes["sealed_campaign_text"] = ring.seal_campaign(
             text, record_id=record_id, field_name=CAMPAIGN_TEXT_FIELD

@@ -273,6 +273,10 @@ class AuditEvent(models.Model):
         DEVICE_CHANGED = "device_changed", _("changed second factor")
         BACKUP_CODE_ADDED = "backup_code_added", _("added backup code")
         ACCOUNT_RENAMED = "account_renamed", _("renamed account")
+        KEY_MADE = "key_made", _("made account key")
+        KEY_GRANTED = "key_granted", _("granted key")
+        KEY_REVOKED = "key_revoked", _("revoked key")
+        KEY_RESEALED = "key_resealed", _("re-sealed account key")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(_("when"), default=timezone.now, editable=False)
@@ -316,3 +320,54 @@ class AuditEvent(models.Model):
             testimony_id=testimony.pk if testimony else None,
             detail=detail,
         )
+
+
+class Secret(models.TextChoices):
+    """The campaign secrets a person can hold."""
+
+    STORY = "story", _("story key")
+    CAMPAIGN_TEXT = "campaign_text", _("campaign-text key")
+
+
+class StaffKey(models.Model):
+    """A staff account's own X25519 key pair. The private half is stored wrapped under a
+    key derived from the account's password (``kdf``, ``salt``); the server alone cannot
+    unwrap it. ``carried_over`` marks an account that existed before people held the
+    keys: at its next sign-in, a server that still has a key file grants it what its
+    group should hold."""
+
+    user = models.OneToOneField(
+        "auth.User", on_delete=models.CASCADE, related_name="staff_key", primary_key=True
+    )
+    public_key = models.BinaryField(max_length=32)
+    wrapped_private_key = models.BinaryField()
+    salt = models.BinaryField(max_length=16)
+    kdf = models.JSONField()
+    carried_over = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("account key")
+
+    def __str__(self) -> str:
+        return f"key of {self.user_id}"
+
+
+class KeyGrant(models.Model):
+    """One campaign secret, sealed (HPKE) to one account's public key."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="key_grants")
+    secret = models.CharField(max_length=20, choices=Secret.choices)
+    key_id = models.CharField(max_length=16)  # hex of the 8-byte key id
+    sealed = models.BinaryField()
+    granted_by = models.CharField(max_length=150)
+    granted_on = models.DateField(default=campaign_today)
+
+    class Meta:
+        verbose_name = _("key grant")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "secret", "key_id"], name="one_grant_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.secret} {self.key_id}"

@@ -15,7 +15,7 @@ import pytest
 from django.core.cache import caches
 
 from submissions import crypto
-from submissions.keys import keyring
+from submissions.keys import configured_keys
 from submissions.models import Testimony
 from tests.browser import chromium
 from tests.logs import recorded
@@ -98,9 +98,9 @@ def sealing_keys(settings, key_pair) -> KeyPair:
     """The moderation side's view: the active public key and its private key."""
     use_keys(settings, key_pair, key_pair)
     settings.UNTOLD_PRIVATE_KEY_PASSPHRASE = ""
-    keyring.cache_clear()
+    configured_keys.cache_clear()
     yield key_pair
-    keyring.cache_clear()
+    configured_keys.cache_clear()
 
 
 @pytest.fixture

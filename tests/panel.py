@@ -9,6 +9,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from submissions.staff import sync_groups
+from tests.custody import give_keys, hold_in_session
 
 PANEL = "/moderation/"
 LOGIN = f"{PANEL}login/"
@@ -22,13 +23,17 @@ def staff(username: str, group: str) -> tuple[User, TOTPDevice]:
     return user, TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
 
 
-def verified_client(user: User, device: TOTPDevice) -> Client:
-    """A session that has passed both password and code, as the login page leaves it."""
+def verified_client(user: User, device: TOTPDevice, *, keys: bool = True) -> Client:
+    """A session that has passed both password and code, as the login page leaves it:
+    with the keys the account's group holds (granted from the configured key file),
+    unless ``keys`` is False."""
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+    if keys:
+        hold_in_session(client, user, give_keys(user, PASSWORD))
     return client
 
 

@@ -91,6 +91,7 @@ def test_create_moderator_records_the_account_with_its_password_group_and_second
             (actor, Action.GROUP_ADDED, "zoe"),
             (actor, Action.DEVICE_ADDED, "zoe"),
             (actor, Action.DEVICE_ADDED, "zoe"),
+            (actor, Action.KEY_MADE, "zoe"),
         ]
     )
     details = [event.detail for event in made]
@@ -127,7 +128,10 @@ def test_reset_password_records_the_new_password(monkeypatch, ann):
     with recorded() as made:
         call_command("reset_password", "ann", password_stdin=True, stdout=io.StringIO())
 
-    assert who_what_whom(made) == [("manage.py reset_password", Action.PASSWORD_CHANGED, "ann")]
+    assert who_what_whom(made) == [
+        ("manage.py reset_password", Action.KEY_MADE, "ann"),
+        ("manage.py reset_password", Action.PASSWORD_CHANGED, "ann"),
+    ]
     assert User.objects.get(username="ann").check_password(NEW_PASSWORD)
 
 
@@ -342,7 +346,10 @@ def test_a_password_changed_in_the_panel_is_recorded_as_made_by_its_owner():
         )
 
     assert response.status_code == 302
-    assert who_what_whom(made) == [("root", Action.PASSWORD_CHANGED, "root")]
+    assert who_what_whom(made) == [
+        ("root", Action.KEY_RESEALED, "root"),
+        ("root", Action.PASSWORD_CHANGED, "root"),
+    ]
 
 
 def test_signing_in_writes_no_account_change():
@@ -354,7 +361,8 @@ def test_signing_in_writes_no_account_change():
     with recorded() as made:
         response = log_in(client, "ann", code=current_code(device))
 
-    # Then: the only event is the login itself
+    # Then: the events are the login itself and, at this first sign-in, the account's
+    # own key being made; nothing about the account changes
     assert response.status_code == 302
     assert signed_in(client)
-    assert who_what_whom(made) == [("ann", Action.LOGGED_IN, "")]
+    assert who_what_whom(made) == [("ann", Action.KEY_MADE, "ann"), ("ann", Action.LOGGED_IN, "")]

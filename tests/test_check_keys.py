@@ -23,9 +23,9 @@ def test_the_drill_passes_when_every_key_opens(sealing_keys):
 
     call_command("check_keys", stdout=out)
 
-    assert (
-        f"key id {sealing_keys.key_id.hex()}: 8 values, private key loaded, 3/3" in out.getvalue()
-    )
+    kid = sealing_keys.key_id.hex()
+    assert f"story key id {kid}: 4 values, story key held, 3/3" in out.getvalue()
+    assert f"campaign-text key id {kid}: 4 values, campaign-text key held, 3/3" in out.getvalue()
     assert "SECRET-TEXT" not in out.getvalue()
 
 
@@ -39,7 +39,7 @@ def test_the_drill_fails_and_names_a_key_whose_private_key_is_missing(settings, 
     with pytest.raises(CommandError):
         call_command("check_keys", stdout=out)
 
-    assert "private key MISSING" in out.getvalue()
+    assert "story key MISSING" in out.getvalue()
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from django.urls import get_resolver
 
 from submissions.models import AuditEvent, Testimony
 from submissions.panel import views
+from submissions.panel.forms import SEALED_HERE
 from submissions.staff import StaffGroup
 from tests.panel import PANEL, password_only_client, staff, verified_client
 
@@ -141,7 +142,7 @@ def test_the_command_refuses_a_k_below_the_setting(approved, settings, tmp_path)
 def test_the_command_refuses_a_server_without_the_private_key(approved, intake_only, tmp_path):
     output = tmp_path / "export.csv"
 
-    with pytest.raises(CommandError, match="private key"):
+    with pytest.raises(CommandError, match="no campaign-text key is held"):
         call_command("export_testimonies", output=str(output), stderr=io.StringIO())
 
     assert not output.exists()
@@ -149,15 +150,15 @@ def test_the_command_refuses_a_server_without_the_private_key(approved, intake_o
 
 
 @pytest.mark.django_db
-def test_the_page_refuses_a_server_without_the_private_key(approved, settings):
-    # Given a panel that holds only the public key, when campaign staff ask for the CSV,
-    # then they get a page that says so, not a download that breaks off at its first row.
-    client = verified_client(*staff("campaigner", "campaign"))
-    settings.UNTOLD_PRIVATE_KEY_FILES = []
+def test_the_page_refuses_someone_who_holds_no_key(approved):
+    # Given campaign staff whom nobody has granted the campaign-text key yet (the server
+    # still has a key file: it is not theirs), when they ask for the CSV, then they get
+    # a page that says so, not a download that breaks off at its first row.
+    client = verified_client(*staff("campaigner", "campaign"), keys=False)
 
     response = client.post(EXPORT, {"k": 5, "bom": "on"})
 
-    assert response.status_code == 503
+    assert response.status_code == 403
     assert not isinstance(response, StreamingHttpResponse)
-    assert "private key" in response.content.decode()
+    assert str(SEALED_HERE) in response.content.decode()
     assert exported_nothing()

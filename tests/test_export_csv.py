@@ -329,6 +329,7 @@ call_command("migrate", verbosity=0)
 call_command("seed_demo", count=int(sys.argv[1]), status="approved", size=2000,
              random_seed=1, stdout=io.StringIO())
 client = verified_client(*staff("campaigner", "campaign"))
+print(client.cookies[settings.UNTOLD_KEYS_COOKIE_NAME].value)
 print(client.cookies[settings.SESSION_COOKIE_NAME].value)
 """
 # A thin line to a slow client: small send buffers, set on the listening socket and so
@@ -395,7 +396,7 @@ def test_a_download_cut_off_by_the_worker_timeout_is_an_error_for_the_client(tmp
         timeout=120,
     )
     assert setup.returncode == 0, setup.stderr
-    session = setup.stdout.strip().splitlines()[-1]
+    keys, session = setup.stdout.strip().splitlines()[-2:]
     config = tmp_path / "gunicorn.conf.py"
     config.write_text(SERVER_CONFIG)
     port = free_port()
@@ -417,7 +418,9 @@ def test_a_download_cut_off_by_the_worker_timeout_is_an_error_for_the_client(tmp
     try:
         assert wait_for_log(log_path, "Booting worker", server, 30), log_path.read_text()
         page = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        page.request("GET", f"{PANEL}export/", headers={"Cookie": f"sessionid={session}"})
+        page.request(
+            "GET", f"{PANEL}export/", headers={"Cookie": f"sessionid={session}; untold-keys={keys}"}
+        )
         answer = page.getresponse()
         html = answer.read().decode()
         assert answer.status == 200, html
@@ -434,7 +437,7 @@ def test_a_download_cut_off_by_the_worker_timeout_is_an_error_for_the_client(tmp
             f"{PANEL}export/",
             body=urlencode({"k": 5, "bom": "on", "csrfmiddlewaretoken": token}),
             headers={
-                "Cookie": f"sessionid={session}; csrftoken={csrf}",
+                "Cookie": f"sessionid={session}; untold-keys={keys}; csrftoken={csrf}",
                 "Content-Type": "application/x-www-form-urlencoded",
             },
         )

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from submissions.choices import Status
 from submissions.models import AuditEvent, Testimony
+from submissions.panel.forms import SEALED_HERE
 from submissions.staff import StaffGroup
 from tests.conftest import new_testimony, use_keys
 from tests.panel import PANEL, staff, verified_client
@@ -337,16 +338,15 @@ def test_the_audit_list_shows_each_step_as_a_sentence(moderator, administrator):
 # --- Keys this server does not hold --------------------------------------------------------
 
 
-def test_without_a_private_key_the_change_page_says_texts_are_sealed_here(
-    settings, moderator, testimony
-):
-    settings.UNTOLD_PRIVATE_KEY_FILES = []
+def test_a_moderator_who_holds_no_key_is_told_so_and_sees_no_text(testimony):
+    # The server still has its key file: it opens nothing for someone not granted.
+    moderator = verified_client(*staff("newcomer", StaffGroup.MODERATOR), keys=False)
 
     response = moderator.get(change_url(testimony))
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Texts are sealed on this server: it holds no private key." in page
+    assert str(SEALED_HERE) in page
     assert MARKER not in page
     assert audited(Action.VIEWED) == []
     assert moderator.get(LIST).status_code == 200

@@ -257,7 +257,7 @@ def test_rotation_does_not_overwrite_a_value_changed_meanwhile(settings, key_pai
 
 
 def test_rotation_refuses_to_run_without_a_private_key(intake_only):
-    with pytest.raises(CommandError, match="No private key"):
+    with pytest.raises(CommandError, match="hold no story key"):
         rotate()
 
 

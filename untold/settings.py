@@ -128,6 +128,9 @@ UNTOLD_PUBLIC_KEYS = envlist("UNTOLD_PUBLIC_KEYS")
 # Private keys as PEM files; only the moderation side has them.
 UNTOLD_PRIVATE_KEY_FILES = envlist("UNTOLD_PRIVATE_KEY_FILES") or envlist("UNTOLD_PRIVATE_KEY_FILE")
 UNTOLD_PRIVATE_KEY_PASSPHRASE = envsecret("UNTOLD_PRIVATE_KEY_PASSPHRASE")
+# The campaign-text key's id (hex), as generate_keys prints it; empty for a deployment
+# from the first release, whose campaign texts use a key derived from the story key.
+UNTOLD_CAMPAIGN_KEY_ID = env("UNTOLD_CAMPAIGN_KEY_ID", "")
 
 # --- Django ------------------------------------------------------------------------------
 ALLOWED_HOSTS = envlist("UNTOLD_ALLOWED_HOSTS") or (
@@ -162,6 +165,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "submissions.panel.sessions.session_limit",
     "submissions.panel.sessions.staff_actor",
+    "submissions.custody.session_keys",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -279,6 +283,8 @@ if not DEBUG:
     # this host alone, so no sibling subdomain can plant or overwrite it.
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
+# The browser's half of the keys a signed-in person holds (submissions/custody.py).
+UNTOLD_KEYS_COOKIE_NAME = "untold-keys" if DEBUG else "__Host-untold-keys"
 SECURE_SSL_REDIRECT = envbool("UNTOLD_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = None if DEBUG else ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = 0 if DEBUG else 63072000

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminPasswordChangeForm
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from submissions import crypto
+from submissions import crypto, custody
+from submissions.accounts import acting_as
 from submissions.keys import keyring
 from submissions.models import StrOrPromise, Testimony
 
-SEALED_HERE = _("Texts are sealed on this server: it holds no private key.")
+SEALED_HERE = _(
+    "You hold no key that opens this text. A moderator who holds the keys can grant them "
+    "to you on the Keys page."
+)
 
 
 class ModerationForm(forms.ModelForm):
@@ -36,7 +42,7 @@ class ModerationForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.cannot_open: StrOrPromise | None = None
-        if not keyring().can_open:
+        if not keyring().can_open_campaign:
             self.fields["campaign_text"].disabled = True
             self.cannot_open = SEALED_HERE
             return
@@ -78,3 +84,16 @@ class ExportForm(forms.Form):
                 _("The smallest group is at least %(k)s stories.") % {"k": settings.UNTOLD_EXPORT_K}
             )
         return self.cleaned_data["k"]
+
+
+class PanelPasswordChangeForm(AdminPasswordChangeForm):
+    """Django's password change, which also re-wraps the account's key under the new
+    password, in one transaction: the key never stays locked with the old one."""
+
+    def save(self, commit: bool = True):
+        with transaction.atomic(), acting_as(self.user.get_username()):
+            user = super().save(commit)
+            custody.reseal_account_key(
+                user, self.cleaned_data["old_password"], self.cleaned_data["new_password1"]
+            )
+        return user

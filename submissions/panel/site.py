@@ -16,6 +16,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
+from django.contrib.auth.views import PasswordChangeView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
@@ -26,7 +27,10 @@ from django_otp.forms import otp_verification_failed
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from submissions import ratelimit
+from submissions import custody, ratelimit
+from submissions.accounts import acting_as
+from submissions.panel.forms import PanelPasswordChangeForm
+from submissions.panel.keys import can_see_keys, keys_page
 from submissions.panel.views import export, statistics
 
 
@@ -109,7 +113,23 @@ class PanelSite(OTPAdminSite):
         response = super().login(request, extra_context)
         if response.status_code == 302 and request.user.is_authenticated:
             ratelimit.forgive("panel-login", own=own, site=site, now=now)
+            # Password and code are right: open the account's keys with the password.
+            with acting_as(request.user.get_username()):
+                held = custody.unlock(request.user, request.POST["password"])
+            custody.keep_in_session(request, response, held)
         return response
+
+    def password_change(self, request: HttpRequest, extra_context: dict | None = None):
+        """Django's page, with a form that re-wraps the account's key under the new
+        password."""
+        url = reverse("admin:password_change_done", current_app=self.name)
+        defaults = {
+            "form_class": PanelPasswordChangeForm,
+            "success_url": url,
+            "extra_context": {**self.each_context(request), **(extra_context or {})},
+        }
+        request.current_app = self.name
+        return PasswordChangeView.as_view(**defaults)(request)
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
         """The admin's pages, the statistics and the export; without Django's "view on
@@ -118,6 +138,7 @@ class PanelSite(OTPAdminSite):
         extra: list[URLPattern | URLResolver] = [
             path("statistics/", self.admin_view(statistics), name="statistics"),
             path("export/", self.admin_view(export), name="export"),
+            path("keys/", self.admin_view(keys_page), name="keys"),
         ]
         kept = [url for url in super().get_urls() if getattr(url, "name", None) != "view_on_site"]
         return extra + kept
@@ -137,4 +158,5 @@ class PanelSite(OTPAdminSite):
         context["can_moderate"] = request.user.has_perm("submissions.change_testimony")
         context["can_view_statistics"] = request.user.has_perm("submissions.view_statistics")
         context["can_export"] = request.user.has_perm("submissions.export")
+        context["can_see_keys"] = request.user.is_authenticated and can_see_keys(request.user)
         return context

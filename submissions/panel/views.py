@@ -26,7 +26,7 @@ from submissions.export import CannotExport, ExportPlan
 from submissions.export import start as start_export
 from submissions.models import Testimony
 from submissions.panel.charts import Bar, protect, unprotected
-from submissions.panel.forms import ExportForm
+from submissions.panel.forms import SEALED_HERE, ExportForm
 
 HIDDEN = _("hidden")
 
@@ -117,9 +117,9 @@ def export(request: HttpRequest) -> HttpResponseBase:
         plan, chunks = start_export(
             k=form.cleaned_data["k"], bom=bom, actor=request.user.get_username()
         )
-    except NoPrivateKeyError as error:
-        context["cannot_open"] = error
-        return render(request, "admin/export.html", context, status=503)
+    except NoPrivateKeyError:
+        context["cannot_open"] = SEALED_HERE
+        return render(request, "admin/export.html", context, status=403)
     except CannotExport as error:
         context["cannot_open"] = ngettext(
             "%(n)d campaign text cannot be opened, so nothing was exported. The failed "

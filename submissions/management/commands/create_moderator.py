@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from submissions import custody
 from submissions.accounts import acting_as, new_second_factor
 from submissions.management.terminal import read_password, show_second_factor
 from submissions.staff import StaffGroup
@@ -15,7 +16,9 @@ class Command(BaseCommand):
         "redact, approve; campaign: export and statistics; administrator: accounts and "
         "audit). Asks for the password twice, or reads one line from stdin with "
         "--password-stdin. Prints the authenticator set-up (otpauth URI and a QR code) and "
-        "single-use backup codes, shown only now. Refuses an existing username and a "
+        "single-use backup codes, shown only now. Makes the account's own key, locked with "
+        "its password; the account opens nothing until someone who holds the keys grants "
+        "them (the Keys page, or grant_keys). Refuses an existing username and a "
         "password that fails the password rules. Never creates a superuser. Every change is "
         "on the audit trail."
     )
@@ -37,5 +40,9 @@ class Command(BaseCommand):
             user.save()
             user.groups.add(Group.objects.get(name=group))
             totp, codes = new_second_factor(user)
-        self.stdout.write(f"Created {group} account {username!r}.\n")
+            custody.make_account_key(user, password, reason="account created")
+        self.stdout.write(
+            f"Created {group} account {username!r}. It holds no key until someone grants them "
+            "(Keys page, or grant_keys).\n"
+        )
         show_second_factor(self.stdout, totp, codes)

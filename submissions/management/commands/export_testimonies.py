@@ -10,22 +10,26 @@ from django.core.management.base import BaseCommand, CommandError
 
 from submissions.crypto import NoPrivateKeyError
 from submissions.export import CannotExport, start
+from submissions.keys import holding
+from submissions.management.terminal import add_key_source, key_source
 
 
 class Command(BaseCommand):
     help = (
         "Write the anonymized CSV of approved, consented testimonies (campaign text only, "
         "ISO weeks, k-anonymous, formula-safe) to --output FILE, or to stdout with '-'. "
-        "The file is readable by its owner only (0600). Refuses a k below UNTOLD_EXPORT_K, a "
-        "server without the private key, and an export in which any campaign text fails "
-        "to open (nothing is written). Records an audit event with the options and the row "
-        "count, or the refusal."
+        "The file is readable by its owner only (0600). Opens campaign texts with the offline "
+        "key file (--key-file) or a staff member's keys (--as USERNAME, asks the password). "
+        "Refuses a k below UNTOLD_EXPORT_K, keys that hold no campaign-text key, and an "
+        "export in which any campaign text fails to open (nothing is written). Records an "
+        "audit event with the options and the row count, or the refusal."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--output", required=True, help="a file path, or - for stdout")
         parser.add_argument("--k", type=int, help="at least UNTOLD_EXPORT_K (the default)")
         parser.add_argument("--no-bom", action="store_true", help="leave out the UTF-8 BOM")
+        add_key_source(parser)
 
     def handle(self, *args, output: str, k: int | None, no_bom: bool, **options) -> None:
         k = settings.UNTOLD_EXPORT_K if k is None else k
@@ -34,7 +38,8 @@ class Command(BaseCommand):
                 f"--k must be at least UNTOLD_EXPORT_K ({settings.UNTOLD_EXPORT_K})."
             )
         try:
-            plan, chunks = start(k=k, bom=not no_bom, actor="manage.py export_testimonies")
+            with holding(key_source(options)):
+                plan, chunks = start(k=k, bom=not no_bom, actor=self.actor(options))
         except NoPrivateKeyError as error:
             raise CommandError(f"{error}; nothing was written.") from None
         except CannotExport as error:
@@ -49,6 +54,10 @@ class Command(BaseCommand):
             if target is not sys.stdout.buffer:
                 target.close()
         self.stderr.write(f"Exported {plan.rows} rows ({plan.suppressed} withheld for k={k}).")
+
+    def actor(self, options: dict) -> str:
+        who = options.get("as_user")
+        return f"manage.py export_testimonies as {who}" if who else "manage.py export_testimonies"
 
 
 def private_file(path: str) -> BinaryIO:

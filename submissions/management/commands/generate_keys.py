@@ -12,17 +12,31 @@ from submissions import crypto
 
 class Command(BaseCommand):
     help = (
-        "Create a new X25519 key pair for sealing testimonies. Without --output, print the "
-        "private key (PEM) and the environment lines that configure it. With --output DIR, "
-        "write DIR/private-<key id>.pem (mode 0600) and DIR/untold.env instead, refusing to "
-        "overwrite either. --passphrase prompts for a passphrase that protects the private "
-        "key; --passphrase-stdin reads it from standard input."
+        "Create the campaign's keys: a new X25519 story key pair, to which testimonies are "
+        "sealed, and a new random campaign-text key. Without --output, print the key file "
+        "and the environment lines that configure the servers. With --output DIR, write "
+        "DIR/untold-keys-<key id>.pem (mode 0600), the offline key file that holds both "
+        "secrets, and DIR/untold.env (the public key and the campaign-text key id), refusing "
+        "to overwrite either. The key file belongs offline, not on a server: staff are "
+        "granted the keys with it (grant_keys) and then hold them. --on-this-server adds it "
+        "to untold.env as UNTOLD_PRIVATE_KEY_FILE, for development. --story-key-from FILE "
+        "keeps the story key of an existing key file and adds a new campaign-text key. "
+        "--passphrase prompts for a passphrase that protects the file; --passphrase-stdin "
+        "reads it from standard input."
     )
     # Runs before any key exists, so the checks that demand keys must not stop it.
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--output", type=Path, help="folder to write the key files into")
+        parser.add_argument(
+            "--on-this-server",
+            action="store_true",
+            help="name the key file in untold.env (development only)",
+        )
+        parser.add_argument(
+            "--story-key-from", type=Path, help="keep the story key of this key file"
+        )
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--passphrase", action="store_true", help="prompt for a passphrase")
         group.add_argument(
@@ -31,27 +45,48 @@ class Command(BaseCommand):
 
     def handle(self, *args, output: Path | None, **options) -> None:
         passphrase = self.read_passphrase(options["passphrase"], options["passphrase_stdin"])
-        private_key = crypto.generate_private_key()
+        private_key = self.story_key(options["story_key_from"], passphrase)
+        campaign_key = crypto.new_campaign_key()
         public_text = crypto.public_key_to_text(private_key.public_key())
         key_id = crypto.key_id(private_key.public_key()).hex()
-        pem = crypto.private_key_to_pem(private_key, passphrase)
+        campaign_id = crypto.campaign_key_id(campaign_key).hex()
+        text = crypto.key_file_text(private_key, campaign_key, passphrase)
+        lines = [
+            f"# story key id {key_id}, campaign-text key id {campaign_id}",
+            f"UNTOLD_PUBLIC_KEYS={public_text}",
+            f"UNTOLD_CAMPAIGN_KEY_ID={campaign_id}",
+        ]
         if output is None:
-            self.stdout.write(pem.decode("ascii"))
-            self.stdout.write(f"# key id {key_id}\nUNTOLD_PUBLIC_KEYS={public_text}")
-            self.stdout.write("UNTOLD_PRIVATE_KEY_FILE=/path/to/the/private/key/above.pem")
+            self.stdout.write(text.decode("ascii"))
+            self.stdout.write("\n".join(lines))
             return
         output.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pem_path = (output / f"private-{key_id}.pem").resolve()
+        key_path = (output / f"untold-keys-{key_id}.pem").resolve()
         env_path = output / "untold.env"
-        lines = [f"# key id {key_id}", f"UNTOLD_PUBLIC_KEYS={public_text}"]
-        lines.append(f"UNTOLD_PRIVATE_KEY_FILE={pem_path}")
-        if passphrase:
-            lines.append("# and UNTOLD_PRIVATE_KEY_PASSPHRASE_FILE=<a file holding the passphrase>")
+        if options["on_this_server"]:
+            lines.append(f"UNTOLD_PRIVATE_KEY_FILE={key_path}")
+            if passphrase:
+                lines.append(
+                    "# and UNTOLD_PRIVATE_KEY_PASSPHRASE_FILE=<a file with the passphrase>"
+                )
         if env_path.exists():
             raise CommandError(f"{env_path} exists already; nothing was written.")
-        self.write_new(pem_path, pem)
+        self.write_new(key_path, text)
         self.write_new(env_path, ("\n".join(lines) + "\n").encode())
-        self.stdout.write(f"Wrote key id {key_id} to {pem_path} and {env_path}.")
+        self.stdout.write(
+            f"Wrote the key file {key_path} (story key id {key_id}, campaign-text key id "
+            f"{campaign_id}) and {env_path}."
+        )
+
+    def story_key(self, path: Path | None, passphrase: bytes | None):
+        if path is None:
+            return crypto.generate_private_key()
+        try:
+            return crypto.read_key_file(path.read_bytes(), passphrase).private_key
+        except OSError as error:
+            raise CommandError(f"Cannot read {path}: {error.strerror}.") from None
+        except crypto.SealError as error:
+            raise CommandError(f"{path}: {error}.") from None
 
     def read_passphrase(self, prompt: bool, from_stdin: bool) -> bytes | None:
         if from_stdin:

@@ -2,41 +2,47 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from submissions.keys import keyring
+from submissions.keys import holding
 from submissions.maintenance import rotate_keys
+from submissions.management.terminal import add_key_source, key_source
 from submissions.models import AuditEvent
 
 
 class Command(BaseCommand):
     help = (
-        "Re-wrap every sealed testimony and campaign text to the active key (the first of "
-        "UNTOLD_PUBLIC_KEYS), reading in batches and committing each row on its own. "
+        "Re-wrap every sealed testimony to the active story key (the first of "
+        "UNTOLD_PUBLIC_KEYS) and re-seal every campaign text under the active campaign-text "
+        "key (UNTOLD_CAMPAIGN_KEY_ID), reading in batches and committing each row on its own. "
         "Resumable and safe while the site takes submissions: values already on the active "
         "key are skipped, and each row is written only if it has not changed meanwhile. "
-        "Needs the private keys of every old key id. Prints how many values moved; exits "
+        "Needs the keys of every old key id: the offline key file (--key-file, repeatable) or "
+        "a moderator's keys (--as USERNAME). Prints how many values moved; exits "
         "non-zero if any value could not be opened or still names another key."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--batch-size", type=int, default=500)
+        add_key_source(parser)
 
     def handle(self, *args, batch_size: int, **options) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        if not keyring().can_open:
-            raise CommandError("No private key is configured here: rotation needs them.")
-        report = rotate_keys(batch_size=batch_size)
+        ring = key_source(options)
+        if not ring.can_open:
+            raise CommandError("These keys hold no story key: rotation needs them.")
+        with holding(ring):
+            report = rotate_keys(batch_size=batch_size)
         AuditEvent.record(
             AuditEvent.Action.ROTATED_KEYS,
             actor="manage.py rotate_keys",
             moved=report.moved,
             failed=len(report.failed),
-            to_key_id=keyring().active_key_id.hex(),
+            to_key_id=ring.active_key_id.hex(),
         )
         for failure in report.failed:
             self.stderr.write(f"cannot open {failure}")
         summary = (
-            f"Moved {report.moved} values to key id {keyring().active_key_id.hex()}; "
+            f"Moved {report.moved} values to key id {ring.active_key_id.hex()}; "
             f"{len(report.failed)} could not be opened; {report.remaining} records still "
             "name another key."
         )
