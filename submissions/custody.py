@@ -218,7 +218,7 @@ def grant(user: User, held: Mapping[tuple[str, str], bytes], *, by: str) -> int:
             )
             made.append(f"{secret} {key_id}")
         if made:
-            record(Action.KEY_GRANTED, user, by=by, keys=made)
+            record(Action.KEY_GRANTED, user, by=by, keys=", ".join(made))
     return len(made)
 
 

@@ -119,6 +119,10 @@ SENTENCES: dict[str, StrOrPromise] = {
     Action.DEVICE_CHANGED: _("%(actor)s changed a second factor of %(subject)s (%(device)s)"),
     Action.DEVICE_REMOVED: _("%(actor)s removed a second factor of %(subject)s (%(device)s)"),
     Action.BACKUP_CODE_ADDED: _("%(actor)s added a backup code for %(subject)s"),
+    Action.KEY_MADE: _("%(actor)s made a new key for %(subject)s (%(reason)s)"),
+    Action.KEY_GRANTED: _("%(actor)s granted %(subject)s the keys %(keys)s"),
+    Action.KEY_REVOKED: _("%(actor)s took every key from %(subject)s (%(reason)s)"),
+    Action.KEY_RESEALED: _("%(actor)s locked the key of %(subject)s with a new password"),
 }
 
 

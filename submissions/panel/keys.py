@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from submissions import custody
@@ -86,8 +87,8 @@ def change(request: HttpRequest) -> HttpResponse:
         except custody.CustodyError as error:
             messages.error(request, str(error))
         else:
-            messages.success(
-                request,
-                _("%(name)s was granted %(n)d keys.") % {"name": person.username, "n": made},
+            granted = ngettext(
+                "%(name)s was granted %(n)d key.", "%(name)s was granted %(n)d keys.", made
             )
+            messages.success(request, granted % {"name": person.username, "n": made})
     return HttpResponseRedirect(reverse("admin:keys"))
