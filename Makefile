@@ -37,7 +37,8 @@ test: lint
 
 # Figures, printed as tables: the weight of every public page, the export at 100,000 rows
 # on SQLite and on PostgreSQL, submissions under gunicorn against a bare view, and how
-# long a writer waits while the shuffle runs at 100,000 rows (needs
+# long a writer waits while the shuffle runs at 100,000 rows, and what people-held keys
+# cost at sign-in, in the reading view and in the export (needs
 # PostgreSQL on 127.0.0.1:5432 as user postgres, and Redis on 127.0.0.1:6379; it makes and
 # drops its own databases). A few minutes; exits non-zero if a target is missed.
 bench: $(STAMP) $(DEV_KEYS)/untold.env
@@ -47,8 +48,9 @@ bench: $(STAMP) $(DEV_KEYS)/untold.env
 	  $(BIN)/python bench/export.py; export_speed=$$?; \
 	  $(BIN)/python bench/submit.py; submit_speed=$$?; \
 	  $(BIN)/python bench/shuffle.py; shuffle_wait=$$?; \
+	  $(BIN)/python bench/custody.py; custody=$$?; \
 	  test $$weight -eq 0 && test $$export_speed -eq 0 && test $$submit_speed -eq 0 && \
-	  test $$shuffle_wait -eq 0; }
+	  test $$shuffle_wait -eq 0 && test $$custody -eq 0; }
 
 # Translators: refresh locale/kk and locale/ru from the sources, then compile them. Needs
 # GNU gettext; the .mo files are committed, so `run` and `test` do not (the test suite
