@@ -24,6 +24,7 @@ from submissions.models import AuditEvent, Testimony
 from submissions.staff import StaffGroup
 from tests.browser import axe_violations, needs_chromium
 from tests.conftest import new_testimony
+from tests.custody import give_keys
 from tests.panel import PANEL, PASSWORD, current_code, ensure_groups, staff
 
 pytestmark = needs_chromium
@@ -70,6 +71,9 @@ def context(browser, live_server):
 
 
 def log_in(page, username: str, device) -> None:
+    """Sign in through the page, with the account's keys granted beforehand (from the
+    suite's key file), as a moderator colleague would have granted them."""
+    give_keys(device.user, PASSWORD)
     page.goto(PANEL)
     page.wait_for_url(f"**{PANEL}login/**")
     page.fill("#id_username", username)
@@ -203,6 +207,10 @@ def test_the_panels_pages_have_no_wcag_violations(context):
     campaign.goto(f"{PANEL}export/")
     if report := axe_violations(campaign):
         reports["export"] = report
+    for page, name in ((moderator, "keys, moderator"), (campaign, "keys, campaign staff")):
+        page.goto(f"{PANEL}keys/")
+        if report := axe_violations(page):
+            reports[name] = report
 
     assert not reports, json.dumps(reports, ensure_ascii=False, indent=1)
 

@@ -28,6 +28,8 @@ PAGES = {
     "audit trail": (StaffGroup.ADMINISTRATOR, "submissions/auditevent/"),
     "export": (StaffGroup.CAMPAIGN, "export/"),
     "password change": (StaffGroup.CAMPAIGN, "password_change/"),
+    "keys": (StaffGroup.MODERATOR, "keys/"),
+    "keys, campaign staff": (StaffGroup.CAMPAIGN, "keys/"),
 }
 # Django admin's words that its Kazakh catalogue gets wrong, and that must not show.
 AWKWARD = ["үщін таңда", "-ден 0 таңдалды", "Өшіру/Уақыт", "Сүзгіз"]
