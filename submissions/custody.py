@@ -18,6 +18,7 @@ Every grant, revocation, new key and re-sealed key is on the audit trail.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -64,7 +65,7 @@ def holds(user: User) -> frozenset[str]:
 
 def fingerprint(public_key: bytes) -> str:
     """An account key's fingerprint, as the Keys page shows it, to compare by voice."""
-    digest = crypto.hashlib.sha256(bytes(public_key)).hexdigest()[:20].upper()
+    digest = hashlib.sha256(bytes(public_key)).hexdigest()[:20].upper()
     return " ".join(digest[i : i + 4] for i in range(0, 20, 4))
 
 

@@ -406,22 +406,27 @@ STAFF_SESSION = """
 import time
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
+from submissions import custody
 from submissions.panel.sessions import LOGIN_TIME_KEY
-from tests.panel import staff
+from tests.custody import give_keys
+from tests.panel import PASSWORD, staff
 user, device = staff({username!r}, {group!r})
 client = Client()
 client.force_login(user)
 session = client.session
 session[DEVICE_ID_SESSION_KEY] = device.persistent_id
 session[LOGIN_TIME_KEY] = int(time.time())
+stored, cookie = custody.sealed_for_session(give_keys(user, PASSWORD), user)
+session[custody.SESSION_KEY] = stored
 session.save()
-print(session.session_key)
+print(f"sessionid={{session.session_key}}; untold-keys={{cookie}}")
 """
 
 
 def staff_session(env: dict[str, str], username: str, group: str = "moderator") -> str:
     """A staff account with a confirmed authenticator, and a session that has passed
-    password and code, created in the database ``env`` names (sessions live there, not
-    in the cache). Returns the session key for the ``sessionid`` cookie."""
+    password and code and holds the keys its group holds (granted from the key file
+    ``env`` names), created in the database ``env`` names (sessions live there, not in
+    the cache). Returns the Cookie header: the session and the keys cookie."""
     script = STAFF_SESSION.format(username=username, group=group)
     return manage("shell", "-c", script, env=env).stdout.strip().splitlines()[-1]

@@ -286,7 +286,7 @@ def test_with_redis_stopped_stories_are_taken_and_moderation_keeps_working(
     env["UNTOLD_CLIENT_IP_HEADER"] = "X-Real-IP"
     user_agent = f"FaultProbe/{uuid.uuid4().hex}"
     headers = {"X-Real-IP": PROBE_ADDRESS, "User-Agent": user_agent}
-    session_key = staff_session(env, "moderator-on-duty")
+    cookies = staff_session(env, "moderator-on-duty")
     with gunicorn(env, tmp_path, workers=2) as server:
         browser = Browser(server.url, headers)
         first = browser.post("/en/", story_fields(browser.get("/en/").body, "Before: Redis up."))
@@ -323,7 +323,7 @@ def test_with_redis_stopped_stories_are_taken_and_moderation_keeps_working(
         # And the panel, whose sessions live in Redis alone (never in the database,
         # which they would stamp around new stories), says plainly that it must wait:
         # no 500, no traceback, and no session written anywhere else.
-        moderator = Browser(server.url, headers={"Cookie": f"sessionid={session_key}"})
+        moderator = Browser(server.url, headers={"Cookie": cookies})
         for answer in (moderator.get(LIST), Browser(server.url, headers).get(LOGIN_PAGE)):
             assert answer.status == 503
             assert "cannot reach the store that keeps staff sessions" in answer.body
@@ -438,7 +438,7 @@ def test_a_moderation_server_without_the_key_names_the_key_id_and_shows_no_text(
         UNTOLD_ROLE="moderation",
         UNTOLD_PRIVATE_KEY_FILE=str(second_key_pair.private_file),
     )
-    moderator = Browser("", headers={"Cookie": f"sessionid={staff_session(env, 'mod')}"})
+    moderator = Browser("", headers={"Cookie": staff_session(env, "mod")})
     with gunicorn(env, tmp_path, workers=1, ready_path="/moderation/login/") as server:
         moderator.base_url = server.url
 
