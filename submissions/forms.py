@@ -55,17 +55,19 @@ class FixedMultipleChoiceField(FixedChoices, forms.MultipleChoiceField):
 
 
 class DescribedBoundField(BoundField):
-    """A field whose input names its inline error too (``<name>-error`` in the
-    templates), after its help and descriptions: a screen reader reads the error with
-    the field, radios and checkboxes included."""
+    """A field whose input names its inline error (``<id>_error``, as Django names it)
+    after its help and descriptions, radios and checkboxes included: a screen reader
+    reads the error with the field. Django names it only on a field without an
+    ``aria-describedby`` of its own and outside a fieldset."""
 
     def build_widget_attrs(self, attrs: dict[str, Any], widget: Any = None) -> dict[str, Any]:
         attrs = super().build_widget_attrs(attrs, widget)
-        if self.errors:
+        if self.errors and self.auto_id:
             widget = widget or self.field.widget
             described = attrs.get("aria-describedby") or widget.attrs.get("aria-describedby")
-            error = f"{self.name}-error"
-            attrs["aria-describedby"] = f"{described} {error}" if described else error
+            names = str(described).split() if described else []
+            error = f"{self.auto_id}_error"
+            attrs["aria-describedby"] = " ".join(names if error in names else [*names, error])
         return attrs
 
 

@@ -100,7 +100,7 @@ def test_a_code_with_a_typo_is_told_so_and_deletes_nothing(client):
     page = response.content.decode()
     assert response.status_code == 400
     assert "This code has a typo" in page
-    assert page.count('id="code-error"') == 1
+    assert page.count('id="id_code_error"') == 1
     assert Testimony.objects.count() == 1
 
 
