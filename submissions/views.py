@@ -199,8 +199,12 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         spend=valid,
     )
     if limited:
-        context = {**withdrawal_context(WithdrawForm()), "limited": limited}
-        return limited.refuse(render(request, "submissions/withdraw.html", context))
+        # She had confirmed: she is asked again once the wait is over, code and all.
+        if valid and form.cleaned_data["confirmed"]:
+            template, context = "submissions/withdraw_confirm.html", withdrawal_context(form)
+        else:
+            template, context = "submissions/withdraw.html", withdrawal_context(WithdrawForm())
+        return limited.refuse(render(request, template, {**context, "limited": limited}))
     if not valid:
         return render(request, "submissions/withdraw.html", withdrawal_context(form), status=400)
     # Neither step looks the code up: the confirmation, and the answer after it, are the

@@ -236,10 +236,76 @@ def test_the_withdrawal_code_is_described_by_its_hint_and_its_error(client, lang
         assert error == translation.gettext("A receipt code has 16 digits.")
 
 
-def test_a_withdrawal_error_titles_the_page_error(client):
-    response = client.post("/en/withdraw/", {"code": "12"})
+ERROR = {"en": "Error:", "ru": "Ошибка:", "kk": "Қате:"}
 
-    assert re.search(r"<title>Error: Withdraw a story", response.content.decode())
+
+def twice(client: Client, path: str, data: dict[str, object]):
+    client.post(path, data)
+    return client.post(path, data)
+
+
+def posted_from_this_site(client: Client, language: str):
+    """Her form, posted from this site's own page with a stale CSRF token."""
+    data = story(Client(), language, csrfmiddlewaretoken="stale")
+    checked = Client(enforce_csrf_checks=True, HTTP_ORIGIN="http://testserver")
+    return checked.post(f"/{language}/", data)
+
+
+# Every answer that shows her an error on a form page: what went wrong, and the request.
+FAILED = {
+    "form, fields wrong": lambda c, lang: c.post(f"/{lang}/", story(c, lang, consent="")),
+    "form, expired": lambda c, lang: c.post(f"/{lang}/", story(c, lang, served="old")),
+    "form, refused token": posted_from_this_site,
+    "form, her limit": lambda c, lang: twice(c, f"/{lang}/", story(c, lang)),
+    "form, closed meanwhile": lambda c, lang: c.post(f"/{lang}/", story(c, lang)),
+    "withdraw, too short": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "12"}),
+    "withdraw, typo": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "0" * 15 + "1"}),
+    "withdraw, her limit": lambda c, lang: twice(c, f"/{lang}/withdraw/", {"code": "12"}),
+    "confirmation, her limit": lambda c, lang: twice(
+        c, f"/{lang}/withdraw/", {"code": "0" * 16, "confirmed": "1"}
+    ),
+    "confirmation, changed code": lambda c, lang: c.post(
+        f"/{lang}/withdraw/", {"code": "1" * 16, "confirmed": "1"}
+    ),
+}
+SUCCEEDED = {
+    "form": lambda c, lang: c.get(f"/{lang}/"),
+    "thanks": lambda c, lang: c.get(f"/{lang}/thanks/"),
+    "withdraw": lambda c, lang: c.get(f"/{lang}/withdraw/"),
+    "confirmation": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "0" * 16}),
+    "withdrawn": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "0" * 16, "confirmed": "1"}),
+    "privacy": lambda c, lang: c.get(f"/{lang}/privacy/"),
+    "safety": lambda c, lang: c.get(f"/{lang}/safety/"),
+}
+
+
+def title(response) -> str:
+    return re.search(r"<title>(.*?)</title>", response.content.decode(), re.S).group(1)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("failure", FAILED)
+def test_a_page_that_shows_an_error_says_so_first_in_its_title(client, settings, language, failure):
+    settings.UNTOLD_RATE_PER_CLIENT = settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT = "1/h"
+    if failure == "form, closed meanwhile":
+        settings.UNTOLD_GRACE_MINUTES = 0
+        data = story(client, language)
+        settings.UNTOLD_CLOSES_AT = timezone.now() - timedelta(minutes=1)
+        response = client.post(f"/{language}/", data)
+    else:
+        response = FAILED[failure](client, language)
+
+    assert response.status_code >= 400
+    assert title(response).startswith(ERROR[language] + " "), title(response)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("success", SUCCEEDED)
+def test_a_page_without_an_error_does_not_say_error(client, language, success):
+    response = SUCCEEDED[success](client, language)
+
+    assert response.status_code == 200
+    assert ERROR[language] not in title(response)
 
 
 # --- Small things that matter ----------------------------------------------------------------
