@@ -15,7 +15,13 @@ from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    HttpResponseServerError,
+    QueryDict,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -262,6 +268,29 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page as every other page, in her language, with the quick exit, the safety
+    page and a booth's idle return: Django's own renders it without the request. If even
+    that fails, a fixed page keeps the quick exit."""
+    try:
+        return render(request, "500.html", status=500)
+    except Exception as error:
+        logger.error("the error page could not be rendered: %s", type(error).__name__)
+        return HttpResponseServerError(SERVER_ERROR_FALLBACK)
+
+
+# In the three languages, for when no template can be rendered.
+SERVER_ERROR_FALLBACK = """<!doctype html>
+<html lang="en"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Error · Қате · Ошибка</title>
+<p><a href="/exit/" rel="noreferrer">Leave this site · <span lang="kk">Сайттан шығу</span> ·
+<span lang="ru">Покинуть сайт</span></a></p>
+<h1>Something went wrong · <span lang="kk">Бірдеңе дұрыс болмады</span> ·
+<span lang="ru">Что-то пошло не так</span></h1>
+"""
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
