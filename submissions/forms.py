@@ -130,15 +130,18 @@ CONSENT_CHOICES = [
 ]
 CONSENT_DESCRIPTIONS = {
     Consent.QUOTE: _(
-        "The campaign's moderators read it and remove names and other details that could "
-        "identify anyone. They may shorten it, but add nothing. Parts of it may then appear, "
-        "without any name, on the campaign's posters, social media, reports and "
-        "exhibitions. Once a part has been used there, that use cannot be taken back."
+        "The campaign's moderators read it in full and remove names and other details that "
+        "could identify anyone. They may shorten it, but add nothing. Campaign staff receive "
+        "only that edited text, and parts of it may then appear, without any name, on the "
+        "campaign's posters, social media, reports and exhibitions. Once a part has been "
+        "used there, it cannot be taken back."
     ),
     Consent.STATISTICS: _(
-        "The campaign's moderators read it, and nobody else. No words from it appear "
-        "anywhere: it is only counted with the others (for example, how many stories tell "
-        "of economic violence)."
+        "The campaign's moderators read it in full, and nobody else does. It is not "
+        "shortened or edited, because no words from it are used: it is only counted with "
+        "the others, and the counts (for example, how many stories tell of economic "
+        "violence) may appear in the campaign's reports and posters. Counts already "
+        "published cannot be taken back, but none of them points to one person."
     ),
 }
 VIOLENCE_DESCRIPTIONS = {
