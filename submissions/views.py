@@ -45,12 +45,16 @@ def choose_language(request: HttpRequest) -> HttpResponse:
 def campaign_context(request: HttpRequest) -> dict[str, object]:
     """What every page may show (a context processor): who runs the campaign and how to
     reach them, and whether this is a booth and how long it waits for her."""
+    reset = settings.UNTOLD_KIOSK_IDLE_SECONDS + settings.UNTOLD_KIOSK_WARNING_SECONDS
     return {
         "organisation": settings.UNTOLD_ORGANISATION,
         "contact": settings.UNTOLD_CONTACT,
         "kiosk": settings.UNTOLD_KIOSK,
         "kiosk_idle_seconds": settings.UNTOLD_KIOSK_IDLE_SECONDS,
         "kiosk_warning_seconds": settings.UNTOLD_KIOSK_WARNING_SECONDS,
+        # How long a booth left untouched keeps a page, warning included.
+        "kiosk_reset_seconds": reset,
+        "kiosk_reset_minutes": -(-reset // 60),
     }
 
 

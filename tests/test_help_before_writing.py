@@ -394,6 +394,35 @@ def test_the_shift_hint_waits_for_the_script_to_find_a_keyboard(client):
 # --- A booth ---------------------------------------------------------------------------------
 
 
+# The booth's "Done" button as the thanks page names it, and its timeout in minutes.
+BOOTH_DONE = {
+    "en": ("“I am done”", "6 minutes"),
+    "ru": ("«Завершить»", "6 минут"),
+    "kk": ("«Аяқтау»", "6 минут"),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_booth_says_the_code_stays_until_done_or_the_timeout(client, settings, language):
+    settings.UNTOLD_KIOSK = True
+    client.post(f"/{language}/", story(client, language))
+
+    thanks = page(client, f"/{language}/thanks/")
+
+    receipt = thanks[thanks.index('class="receipt"') : thanks.index("</section>")]
+    done, minutes = BOOTH_DONE[language]
+    assert done in receipt and f"{minutes} " in receipt
+    assert f'<a class="button" href="/exit/">{done[1:-1]}</a>' in thanks
+
+
+def test_the_booth_timeout_said_follows_its_settings(client, settings):
+    settings.UNTOLD_KIOSK = True
+    settings.UNTOLD_KIOSK_IDLE_SECONDS, settings.UNTOLD_KIOSK_WARNING_SECONDS = 50, 10
+    client.post("/en/", story(client))
+
+    assert "no longer than 1 minute without a touch" in page(client, "/en/thanks/")
+
+
 def test_leaving_a_booth_returns_to_an_empty_form_and_clears_the_site_data(client, settings):
     settings.UNTOLD_KIOSK = True
 

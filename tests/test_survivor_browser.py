@@ -331,20 +331,49 @@ def test_a_booth_counts_down_over_wherever_she_scrolled(context, settings, langu
     assert page.input_value("#id_text") == ""
 
 
-def test_a_booth_keeps_the_code_until_she_is_done(context, settings):
+@JS
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_booth_keeps_the_code_until_she_taps_done(context, settings, language, javascript):
     settings.UNTOLD_KIOSK = True
-    page = context(locale="ru").new_page()
-    page.clock.install()
-    fill_and_send(page, "ru")
+    # A booth starts again in its browser's language: here, the one she used.
+    page = context(javascript=javascript, locale=language).new_page()
+    if javascript:
+        page.clock.install()
+    fill_and_send(page, language)
     code = page.locator(".code").inner_text()
 
-    page.clock.run_for("04:00")
-    page.mouse.click(5, 5)  # she is still reading
-    page.clock.run_for("04:00")
-    assert page.locator(".code").inner_text() == code
-    with page.expect_navigation(url="**/ru/"):
+    if javascript:
+        page.clock.run_for("04:00")
+        page.mouse.click(5, 5)  # she is still reading
+        page.clock.run_for("04:00")
+        assert page.locator(".code").inner_text() == code
+    with page.expect_navigation(url=f"**/{language}/"):
         page.locator("a.button[href='/exit/']").click()
-    page.goto("/ru/thanks/")
+    assert page.input_value("#id_text") == ""
+    page.goto(f"/{language}/thanks/")
+    assert page.locator(".code").count() == 0
+
+
+@JS
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_booth_left_alone_clears_the_code_at_its_timeout(context, settings, language, javascript):
+    settings.UNTOLD_KIOSK = True
+    if not javascript:
+        # Without JavaScript a refresh on the browser's own clock does it: a short timeout.
+        settings.UNTOLD_KIOSK_IDLE_SECONDS, settings.UNTOLD_KIOSK_WARNING_SECONDS = 1, 1
+    page = context(javascript=javascript, locale=language).new_page()
+    if javascript:
+        page.clock.install()
+    fill_and_send(page, language)
+    assert page.locator(".code").is_visible()
+
+    with page.expect_navigation(url=f"**/{language}/", timeout=10_000):
+        if javascript:
+            page.clock.run_for("05:50")
+            assert page.locator(".code").is_visible()
+            page.clock.run_for("00:15")
+    assert page.input_value("#id_text") == ""
+    page.goto(f"/{language}/thanks/")
     assert page.locator(".code").count() == 0
 
 
