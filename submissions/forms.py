@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core import signing
 from django.forms.boundfield import BoundField
 from django.utils import timezone
@@ -314,7 +315,7 @@ class WithdrawForm(forms.Form):
         digits = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
         if len(digits) != 16 or not digits.isascii() or not digits.isdigit():
             raise forms.ValidationError(_("A receipt code has 16 digits."))
-        if receipts.has_typo(digits):
+        if receipts.has_typo(digits) and not settings.UNTOLD_CODES_WITHOUT_CHECK_DIGIT:
             raise forms.ValidationError(
                 _(
                     "This code has a typo: a digit is wrong, or two are swapped. Check it "
@@ -323,3 +324,12 @@ class WithdrawForm(forms.Form):
                 code="typo",
             )
         return digits
+
+    @property
+    def may_have_a_typo(self) -> bool:
+        """Whether the code was taken although it fails its check digit: a code from the
+        first release (``UNTOLD_CODES_WITHOUT_CHECK_DIGIT``), or a typo, which nobody
+        can tell apart."""
+        if not self.is_bound or self.errors:
+            return False
+        return receipts.has_typo(self.cleaned_data["code"])

@@ -230,6 +230,7 @@ def withdrawal_context(form: WithdrawForm) -> dict[str, object]:
     return {
         "form": form,
         "code": code and receipts.grouped(code),
+        "may_have_a_typo": form.may_have_a_typo,
         "backup_days": settings.UNTOLD_BACKUP_DAYS,
     }
 

@@ -372,6 +372,11 @@ PAGES = {
         lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0000"}),
         ["Delete this story?", "Yes, delete my story"],
     ),
+    "withdraw confirm, unchecked code": (
+        {"UNTOLD_CODES_WITHOUT_CHECK_DIGIT": True},
+        lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0001"}),
+        ["This code may have a typo", "Type the code again", "Yes, delete my story"],
+    ),
     "withdraw typo": (
         {},
         lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0001"}),
