@@ -156,6 +156,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise, which sends the static files compressed already.
+    "submissions.middleware.compressed_outside_the_panel",
     "submissions.middleware.privacy_headers",
     "submissions.panel.sessions.session_store_reachable",
     "django.contrib.sessions.middleware.SessionMiddleware",
