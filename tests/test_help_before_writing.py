@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -479,3 +480,23 @@ def test_the_language_switcher_names_kazakh_as_kazakh(client):
     form = page(client, "/en/")
 
     assert '<a href="/kk/" lang="kk">Қазақша</a>' in form
+
+
+# --- The README ------------------------------------------------------------------------------
+
+
+def test_what_the_readme_quotes_for_her_is_on_the_pages(client, settings):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## If you are telling your story") : readme.index("## If you m")]
+    quoted = set(re.findall(r'"([^"]+)"', section))
+    client.post("/en/", story(client))
+    pages = [page(client, f"/en/{path}") for path in ("", "thanks/", "withdraw/", "privacy/")]
+    settings.UNTOLD_KIOSK = True
+    pages.append(page(client, "/en/"))
+    client.post("/en/", story(client))
+    pages.append(page(client, "/en/thanks/"))
+    pages.append(client.post("/en/", story(client, consent="")).content.decode())
+    shown = " ".join(re.sub(r"<[^>]+>", " ", html) for html in pages)
+
+    assert len(quoted) > 8
+    assert [phrase for phrase in quoted if phrase not in shown] == []
