@@ -134,9 +134,17 @@ def post(path: str, data: dict[str, str], **changes: object) -> Fetch:
 
 def every_error(client: Client, language: str) -> tuple[HttpResponseBase, str]:
     # Every error a browser can cause at once, from the page it was served: no choice of
-    # use, no text, and a form too old to send (its notice too). Choices the page never
-    # offered (a forged post) are left out: their errors add about 2 KB.
+    # use, no text, and a form too old to send (its notice too).
     data = {"served": "expired", "consent": "", "text": ""}
+    return client.post(f"/{language}/", data), ""
+
+
+def every_field_wrong(client: Client, language: str) -> tuple[HttpResponseBase, str]:
+    # And every optional answer wrong too, as only a page served with other choices, or
+    # a forged post, can send: the heaviest form page there is.
+    gone = "no-longer-offered"
+    data = {"served": "expired", "consent": "", "text": "", "age_group": gone}
+    data |= {"forms_of_violence": gone, "region": gone, "teller": gone}
     return client.post(f"/{language}/", data), ""
 
 
@@ -198,6 +206,7 @@ CODE, TYPO = "0000 0000 0000 0000", "0000 0000 0000 0001"
 STATES: dict[str, Fetch] = {
     "form": get(""),
     "form, every error": every_error,
+    "form, every field wrong": every_field_wrong,
     "form, story over the limit": too_long,
     "form, her limit": limited(site_wide=False),
     "form, everyone's limit": limited(site_wide=True),
