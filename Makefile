@@ -57,7 +57,7 @@ bench: $(STAMP) $(DEV_KEYS)/untold.env
 # checks that each .mo matches its .po).
 messages: $(STAMP) $(DEV_KEYS)/untold.env
 	set -a && . ./$(DEV_KEYS)/untold.env && set +a && export UNTOLD_DEBUG=1 && \
-	$(BIN)/python manage.py makemessages -l kk -l ru --ignore=.venv --ignore=tests --no-obsolete && \
+	$(BIN)/python manage.py makemessages -l kk -l ru --ignore=.venv --ignore=tests --ignore=bench --no-obsolete && \
 	$(BIN)/python manage.py compilemessages -l kk -l ru --ignore=.venv
 
 clean:

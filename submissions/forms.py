@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core import signing
 from django.forms.boundfield import BoundField
 from django.utils import timezone
@@ -55,17 +56,19 @@ class FixedMultipleChoiceField(FixedChoices, forms.MultipleChoiceField):
 
 
 class DescribedBoundField(BoundField):
-    """A field whose input names its inline error too (``<name>-error`` in the
-    templates), after its help and descriptions: a screen reader reads the error with
-    the field, radios and checkboxes included."""
+    """A field whose input names its inline error (``<id>_error``, as Django names it)
+    after its help and descriptions, radios and checkboxes included: a screen reader
+    reads the error with the field. Django names it only on a field without an
+    ``aria-describedby`` of its own and outside a fieldset."""
 
     def build_widget_attrs(self, attrs: dict[str, Any], widget: Any = None) -> dict[str, Any]:
         attrs = super().build_widget_attrs(attrs, widget)
-        if self.errors:
+        if self.errors and self.auto_id:
             widget = widget or self.field.widget
             described = attrs.get("aria-describedby") or widget.attrs.get("aria-describedby")
-            error = f"{self.name}-error"
-            attrs["aria-describedby"] = f"{described} {error}" if described else error
+            names = str(described).split() if described else []
+            error = f"{self.auto_id}_error"
+            attrs["aria-describedby"] = " ".join(names if error in names else [*names, error])
         return attrs
 
 
@@ -128,15 +131,18 @@ CONSENT_CHOICES = [
 ]
 CONSENT_DESCRIPTIONS = {
     Consent.QUOTE: _(
-        "The campaign's moderators read it and remove names and other details that could "
-        "identify anyone. They may shorten it, but add nothing. Parts of it may then appear, "
-        "without any name, on the campaign's posters, social media, reports and "
-        "exhibitions. Once a part has been used there, that use cannot be taken back."
+        "The campaign's moderators read it in full and remove names and other details that "
+        "could identify anyone. They may shorten it, but add nothing. Campaign staff receive "
+        "only that edited text, and parts of it may then appear, without any name, on the "
+        "campaign's posters, social media, reports and exhibitions. Once a part has been "
+        "used there, it cannot be taken back."
     ),
     Consent.STATISTICS: _(
-        "The campaign's moderators read it, and nobody else. No words from it appear "
-        "anywhere: it is only counted with the others (for example, how many stories tell "
-        "of economic violence)."
+        "The campaign's moderators read it in full, and nobody else does. It is not "
+        "shortened or edited, because no words from it are used: it is only counted with "
+        "the others, and the counts (for example, how many stories tell of economic "
+        "violence) may appear in the campaign's reports and posters. Counts already "
+        "published cannot be taken back, but none of them points to one person."
     ),
 }
 VIOLENCE_DESCRIPTIONS = {
@@ -309,7 +315,7 @@ class WithdrawForm(forms.Form):
         digits = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
         if len(digits) != 16 or not digits.isascii() or not digits.isdigit():
             raise forms.ValidationError(_("A receipt code has 16 digits."))
-        if receipts.has_typo(digits):
+        if receipts.has_typo(digits) and not settings.UNTOLD_CODES_WITHOUT_CHECK_DIGIT:
             raise forms.ValidationError(
                 _(
                     "This code has a typo: a digit is wrong, or two are swapped. Check it "
@@ -318,3 +324,12 @@ class WithdrawForm(forms.Form):
                 code="typo",
             )
         return digits
+
+    @property
+    def may_have_a_typo(self) -> bool:
+        """Whether the code was taken although it fails its check digit: a code from the
+        first release (``UNTOLD_CODES_WITHOUT_CHECK_DIGIT``), or a typo, which nobody
+        can tell apart."""
+        if not self.is_bound or self.errors:
+            return False
+        return receipts.has_typo(self.cleaned_data["code"])

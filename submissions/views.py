@@ -15,7 +15,13 @@ from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    HttpResponseServerError,
+    QueryDict,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -39,12 +45,16 @@ def choose_language(request: HttpRequest) -> HttpResponse:
 def campaign_context(request: HttpRequest) -> dict[str, object]:
     """What every page may show (a context processor): who runs the campaign and how to
     reach them, and whether this is a booth and how long it waits for her."""
+    reset = settings.UNTOLD_KIOSK_IDLE_SECONDS + settings.UNTOLD_KIOSK_WARNING_SECONDS
     return {
         "organisation": settings.UNTOLD_ORGANISATION,
         "contact": settings.UNTOLD_CONTACT,
         "kiosk": settings.UNTOLD_KIOSK,
         "kiosk_idle_seconds": settings.UNTOLD_KIOSK_IDLE_SECONDS,
         "kiosk_warning_seconds": settings.UNTOLD_KIOSK_WARNING_SECONDS,
+        # How long a booth left untouched keeps a page, warning included.
+        "kiosk_reset_seconds": reset,
+        "kiosk_reset_minutes": -(-reset // 60),
     }
 
 
@@ -199,8 +209,12 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         spend=valid,
     )
     if limited:
-        context = {**withdrawal_context(WithdrawForm()), "limited": limited}
-        return limited.refuse(render(request, "submissions/withdraw.html", context))
+        # She had confirmed: she is asked again once the wait is over, code and all.
+        if valid and form.cleaned_data["confirmed"]:
+            template, context = "submissions/withdraw_confirm.html", withdrawal_context(form)
+        else:
+            template, context = "submissions/withdraw.html", withdrawal_context(WithdrawForm())
+        return limited.refuse(render(request, template, {**context, "limited": limited}))
     if not valid:
         return render(request, "submissions/withdraw.html", withdrawal_context(form), status=400)
     # Neither step looks the code up: the confirmation, and the answer after it, are the
@@ -216,6 +230,7 @@ def withdrawal_context(form: WithdrawForm) -> dict[str, object]:
     return {
         "form": form,
         "code": code and receipts.grouped(code),
+        "may_have_a_typo": form.may_have_a_typo,
         "backup_days": settings.UNTOLD_BACKUP_DAYS,
     }
 
@@ -258,6 +273,29 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page as every other page, in her language, with the quick exit, the safety
+    page and a booth's idle return: Django's own renders it without the request. If even
+    that fails, a fixed page keeps the quick exit."""
+    try:
+        return render(request, "500.html", status=500)
+    except Exception as error:
+        logger.error("the error page could not be rendered: %s", type(error).__name__)
+        return HttpResponseServerError(SERVER_ERROR_FALLBACK)
+
+
+# In the three languages, for when no template can be rendered.
+SERVER_ERROR_FALLBACK = """<!doctype html>
+<html lang="en"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Error · Қате · Ошибка</title>
+<p><a href="/exit/" rel="noreferrer">Leave this site · <span lang="kk">Сайттан шығу</span> ·
+<span lang="ru">Покинуть сайт</span></a></p>
+<h1>Something went wrong · <span lang="kk">Бірдеңе дұрыс болмады</span> ·
+<span lang="ru">Что-то пошло не так</span></h1>
+"""
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -260,6 +260,12 @@ def test_intake_role_with_public_keys_only_passes(production_env):
             id="bad-campaign-key-id",
         ),
         pytest.param(
+            {"UNTOLD_CODES_WITHOUT_CHECK_DIGIT": "first release"},
+            "E011",
+            "UNTOLD_CODES_WITHOUT_CHECK_DIGIT",
+            id="codes-without-check-digit-typo",
+        ),
+        pytest.param(
             {"UNTOLD_KIOSK_WARNING_SECONDS": "a minute"},
             "E011",
             "UNTOLD_KIOSK_WARNING_SECONDS",

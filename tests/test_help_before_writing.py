@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.http import QueryDict
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from submissions.forms import TestimonyForm, WithdrawForm
 from submissions.models import Testimony
 from tests.servers import hidden
 
@@ -106,15 +110,47 @@ def test_how_her_story_may_be_used_is_asked_before_the_text_box(client):
     assert form.index('name="consent"') < form.index('name="text"')
 
 
-def test_each_use_says_who_reads_what_changes_where_it_appears_and_what_cannot_be_undone(client):
-    form = page(client, "/en/")
-    quote = re.search(r'<p class="hint" id="id_consent_0-description">(.*?)</p>', form).group(1)
-    count = re.search(r'<p class="hint" id="id_consent_1-description">(.*?)</p>', form).group(1)
+# What each choice of use must say, concretely, in each language: who reads the story,
+# whether it is shortened or edited, where it may appear, and that a use already made
+# cannot be taken back.
+CONSENT_POINTS = {
+    "en": {
+        "who reads it": r"moderators read it",
+        "shortened or edited": r"shorten it|not shortened or edited",
+        "where it may appear": r"posters.*reports|reports.*posters",
+        "cannot be taken back": r"cannot be taken back",
+    },
+    "ru": {
+        "who reads it": r"читают модераторы",
+        "shortened or edited": r"сократить|не сокращают и не редактируют",
+        "where it may appear": r"плакат.*отчёт|отчёт.*плакат",
+        "cannot be taken back": r"отозвать .*нельзя|нельзя .*отозвать",
+    },
+    "kk": {
+        "who reads it": r"модераторлары .*оқиды",
+        "shortened or edited": r"қысқарт",
+        "where it may appear": r"плакат.*есеп|есеп.*плакат",
+        "cannot be taken back": r"қайтарып алу мүмкін емес",
+    },
+}
 
-    assert "moderators read it" in quote and "shorten it" in quote
-    assert "posters" in quote and "cannot be taken back" in quote
-    assert "moderators read it, and nobody else" in count and "No words from it" in count
-    assert re.search(r'id="id_consent_0"[^>]*aria-describedby="id_consent_0-description"', form)
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("option", [0, 1], ids=["quoted", "counted"])
+def test_each_use_says_who_reads_what_changes_where_it_appears_and_what_cannot_be_undone(
+    client, language, option
+):
+    form = page(client, f"/{language}/")
+    found = re.search(rf'<p class="hint" id="id_consent_{option}-description">(.*?)</p>', form)
+
+    said = found.group(1)
+    missing = [
+        point for point, words in CONSENT_POINTS[language].items() if not re.search(words, said)
+    ]
+    assert not missing, f"{said!r} does not say: {', '.join(missing)}"
+    assert re.search(
+        rf'id="id_consent_{option}"[^>]*aria-describedby="id_consent_{option}-description"', form
+    )
 
 
 def test_there_is_no_legal_checkbox_and_a_story_needs_none(client):
@@ -146,28 +182,163 @@ def test_a_failed_submit_keeps_the_privacy_points_and_titles_the_page_error(clie
     assert 'class="support"' in form
 
 
-def test_each_field_with_an_error_names_it_in_aria_describedby(client):
-    response = client.post("/en/", story(client, consent="", text=""))
+class Described(HTMLParser):
+    """A page's form controls, each with the ids its ``aria-describedby`` names, and the
+    text of every element that has an id."""
 
-    form = response.content.decode()
-    assert '<p class="error" id="consent-error">' in form
-    assert '<p class="error" id="text-error">' in form
-    assert re.search(r'<textarea [^>]*aria-describedby="text-help text-error"', form)
-    for index in (0, 1):
-        assert re.search(
-            rf'id="id_consent_{index}"[^>]*aria-describedby="id_consent_{index}-description '
-            r'consent-error"|aria-describedby="id_consent_'
-            rf'{index}-description consent-error"[^>]*id="id_consent_{index}"',
-            form,
-        ), form
+    VOID = {"input", "meta", "link", "br", "hr", "img"}
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.controls: list[tuple[str, list[str]]] = []
+        self.texts: dict[str, str] = {}
+        self.open: list[tuple[str, str | None]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        found = dict(attrs)
+        if tag in ("input", "select", "textarea") and found.get("type") != "hidden":
+            described = (found.get("aria-describedby") or "").split()
+            self.controls.append((found["name"], described))
+        if found.get("id"):
+            self.texts.setdefault(found["id"], "")
+        if tag not in self.VOID:
+            self.open.append((tag, found.get("id")))
+
+    def handle_endtag(self, tag):
+        while self.open and self.open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        for _tag, element in self.open:
+            if element:
+                self.texts[element] += data
+
+    def descriptions(self, name: str) -> list[list[str]]:
+        """For each control of this name, the texts of what describes it (None: no such
+        element)."""
+        return [
+            [self.texts.get(element) for element in described]
+            for control, described in self.controls
+            if control == name
+        ]
 
 
-def test_a_withdrawal_error_is_named_by_the_code_field(client):
-    response = client.post("/en/withdraw/", {"code": "12"})
+# Every field wrong at once: two a browser can send, four only an old page or a forged
+# post can (a choice that is no longer offered).
+EVERY_FIELD_WRONG = {
+    "consent": "",
+    "text": "",
+    "forms_of_violence": "gone",
+    "age_group": "gone",
+    "region": "gone",
+    "teller": "gone",
+}
 
-    withdraw = response.content.decode()
-    assert re.search(r"<title>Error: Withdraw a story", withdraw)
-    assert re.search(r'<input [^>]*aria-describedby="code-help code-error"', withdraw)
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_field_is_described_by_its_own_inline_error_and_its_hint(client, language):
+    data = QueryDict(mutable=True)
+    data.update(story(client, language, **EVERY_FIELD_WRONG))
+    with translation.override(language):
+        expected = TestimonyForm(data).errors
+
+    page = Described(client.post(f"/{language}/", data).content.decode())
+
+    assert set(expected) == set(EVERY_FIELD_WRONG)
+    for name, errors in expected.items():
+        controls = page.descriptions(name)
+        assert controls, name
+        for described in controls:
+            assert None not in described, f"{name} names an id that is not on the page"
+            assert any(all(e in text for e in errors) for text in described), (name, described)
+    (text,) = page.descriptions("text")
+    assert "10" in text[0]  # the limit, in the help text the counter fills
+    for described in page.descriptions("consent"):
+        assert len(described) == 2 and len(described[0]) > 80
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_withdrawal_code_is_described_by_its_hint_and_its_error(client, language):
+    page = Described(client.post(f"/{language}/withdraw/", {"code": "12"}).content.decode())
+
+    ((hint, error),) = page.descriptions("code")
+    with translation.override(language):
+        assert hint == str(WithdrawForm.base_fields["code"].help_text)
+        assert error == translation.gettext("A receipt code has 16 digits.")
+
+
+ERROR = {"en": "Error:", "ru": "Ошибка:", "kk": "Қате:"}
+
+
+def twice(client: Client, path: str, data: dict[str, object]):
+    client.post(path, data)
+    return client.post(path, data)
+
+
+def posted_from_this_site(client: Client, language: str):
+    """Her form, posted from this site's own page with a stale CSRF token."""
+    data = story(Client(), language, csrfmiddlewaretoken="stale")
+    checked = Client(enforce_csrf_checks=True, HTTP_ORIGIN="http://testserver")
+    return checked.post(f"/{language}/", data)
+
+
+# Every answer that shows her an error on a form page: what went wrong, and the request.
+FAILED = {
+    "form, fields wrong": lambda c, lang: c.post(f"/{lang}/", story(c, lang, consent="")),
+    "form, expired": lambda c, lang: c.post(f"/{lang}/", story(c, lang, served="old")),
+    "form, refused token": posted_from_this_site,
+    "form, her limit": lambda c, lang: twice(c, f"/{lang}/", story(c, lang)),
+    "form, closed meanwhile": lambda c, lang: c.post(f"/{lang}/", story(c, lang)),
+    "withdraw, too short": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "12"}),
+    "withdraw, typo": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "0" * 15 + "1"}),
+    "withdraw, her limit": lambda c, lang: twice(c, f"/{lang}/withdraw/", {"code": "12"}),
+    "confirmation, her limit": lambda c, lang: twice(
+        c, f"/{lang}/withdraw/", {"code": "0" * 16, "confirmed": "1"}
+    ),
+    "confirmation, changed code": lambda c, lang: c.post(
+        f"/{lang}/withdraw/", {"code": "1" * 16, "confirmed": "1"}
+    ),
+}
+SUCCEEDED = {
+    "form": lambda c, lang: c.get(f"/{lang}/"),
+    "thanks": lambda c, lang: c.get(f"/{lang}/thanks/"),
+    "withdraw": lambda c, lang: c.get(f"/{lang}/withdraw/"),
+    "confirmation": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "0" * 16}),
+    "withdrawn": lambda c, lang: c.post(f"/{lang}/withdraw/", {"code": "0" * 16, "confirmed": "1"}),
+    "privacy": lambda c, lang: c.get(f"/{lang}/privacy/"),
+    "safety": lambda c, lang: c.get(f"/{lang}/safety/"),
+}
+
+
+def title(response) -> str:
+    return re.search(r"<title>(.*?)</title>", response.content.decode(), re.S).group(1)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("failure", FAILED)
+def test_a_page_that_shows_an_error_says_so_first_in_its_title(client, settings, language, failure):
+    settings.UNTOLD_RATE_PER_CLIENT = settings.UNTOLD_RATE_WITHDRAW_PER_CLIENT = "1/h"
+    if failure == "form, closed meanwhile":
+        settings.UNTOLD_GRACE_MINUTES = 0
+        data = story(client, language)
+        settings.UNTOLD_CLOSES_AT = timezone.now() - timedelta(minutes=1)
+        response = client.post(f"/{language}/", data)
+    else:
+        response = FAILED[failure](client, language)
+
+    assert response.status_code >= 400
+    assert title(response).startswith(ERROR[language] + " "), title(response)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("success", SUCCEEDED)
+def test_a_page_without_an_error_does_not_say_error(client, language, success):
+    response = SUCCEEDED[success](client, language)
+
+    assert response.status_code == 200
+    assert ERROR[language] not in title(response)
 
 
 # --- Small things that matter ----------------------------------------------------------------
@@ -222,6 +393,35 @@ def test_the_shift_hint_waits_for_the_script_to_find_a_keyboard(client):
 
 
 # --- A booth ---------------------------------------------------------------------------------
+
+
+# The booth's "Done" button as the thanks page names it, and its timeout in minutes.
+BOOTH_DONE = {
+    "en": ("“I am done”", "6 minutes"),
+    "ru": ("«Завершить»", "6 минут"),
+    "kk": ("«Аяқтау»", "6 минут"),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_booth_says_the_code_stays_until_done_or_the_timeout(client, settings, language):
+    settings.UNTOLD_KIOSK = True
+    client.post(f"/{language}/", story(client, language))
+
+    thanks = page(client, f"/{language}/thanks/")
+
+    receipt = thanks[thanks.index('class="receipt"') : thanks.index("</section>")]
+    done, minutes = BOOTH_DONE[language]
+    assert done in receipt and f"{minutes} " in receipt
+    assert f'<a class="button" href="/exit/">{done[1:-1]}</a>' in thanks
+
+
+def test_the_booth_timeout_said_follows_its_settings(client, settings):
+    settings.UNTOLD_KIOSK = True
+    settings.UNTOLD_KIOSK_IDLE_SECONDS, settings.UNTOLD_KIOSK_WARNING_SECONDS = 50, 10
+    client.post("/en/", story(client))
+
+    assert "no longer than 1 minute without a touch" in page(client, "/en/thanks/")
 
 
 def test_leaving_a_booth_returns_to_an_empty_form_and_clears_the_site_data(client, settings):
@@ -280,3 +480,23 @@ def test_the_language_switcher_names_kazakh_as_kazakh(client):
     form = page(client, "/en/")
 
     assert '<a href="/kk/" lang="kk">Қазақша</a>' in form
+
+
+# --- The README ------------------------------------------------------------------------------
+
+
+def test_what_the_readme_quotes_for_her_is_on_the_pages(client, settings):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## If you are telling your story") : readme.index("## If you m")]
+    quoted = set(re.findall(r'"([^"]+)"', section))
+    client.post("/en/", story(client))
+    pages = [page(client, f"/en/{path}") for path in ("", "thanks/", "withdraw/", "privacy/")]
+    settings.UNTOLD_KIOSK = True
+    pages.append(page(client, "/en/"))
+    client.post("/en/", story(client))
+    pages.append(page(client, "/en/thanks/"))
+    pages.append(client.post("/en/", story(client, consent="")).content.decode())
+    shown = " ".join(re.sub(r"<[^>]+>", " ", html) for html in pages)
+
+    assert len(quoted) > 8
+    assert [phrase for phrase in quoted if phrase not in shown] == []

@@ -5,6 +5,7 @@ reload or a change of language for ten minutes, and no longer."""
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -100,7 +101,7 @@ def test_a_code_with_a_typo_is_told_so_and_deletes_nothing(client):
     page = response.content.decode()
     assert response.status_code == 400
     assert "This code has a typo" in page
-    assert page.count('id="code-error"') == 1
+    assert page.count('id="id_code_error"') == 1
     assert Testimony.objects.count() == 1
 
 
@@ -166,6 +167,89 @@ def test_the_delete_button_looks_unlike_the_send_button(client):
 
     assert '<button type="submit">Send my story</button>' in form
     assert 'class="danger"' in confirm and 'class="danger"' not in form
+
+
+# --- Codes from the first release, which had no check digit -----------------------------
+
+MAY_HAVE_A_TYPO = {"en": "may have a typo", "ru": "возможно, опечатка", "kk": "қате болуы мүмкін"}
+
+
+def first_release_code() -> str:
+    """16 random digits, as the first release gave out, that fail the check digit (as nine
+    in ten of them do)."""
+    while not receipts.has_typo(code := f"{secrets.randbelow(10**16):016d}"):
+        pass
+    return code
+
+
+def test_by_default_a_code_that_fails_the_check_digit_is_a_typo(client, settings):
+    settings.UNTOLD_CODES_WITHOUT_CHECK_DIGIT = False
+    code = first_release_code()
+    stored_with_code(code)
+
+    response = client.post("/en/withdraw/", {"code": code, "confirmed": "1"})
+
+    assert response.status_code == 400
+    assert "This code has a typo" in response.content.decode()
+    assert Testimony.objects.count() == 1
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_with_first_release_codes_a_failing_code_is_asked_to_be_checked(client, settings, language):
+    settings.UNTOLD_CODES_WITHOUT_CHECK_DIGIT = True
+    code = first_release_code()
+    stored_with_code(code)
+
+    response = client.post(f"/{language}/withdraw/", {"code": code})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'class="danger"' in page and f'name="code" value="{code}"' in page
+    notice = re.search(r'<div class="notice" role="alert"[^>]*>(.*?)</div>', page, re.S)
+    assert notice and MAY_HAVE_A_TYPO[language] in notice.group(1)
+    assert Testimony.objects.count() == 1
+
+
+def test_with_first_release_codes_a_good_code_is_not_doubted(client, settings):
+    settings.UNTOLD_CODES_WITHOUT_CHECK_DIGIT = True
+
+    page = client.post("/en/withdraw/", {"code": receipts.new_code()}).content.decode()
+
+    assert 'class="danger"' in page and "may have a typo" not in page
+
+
+def test_with_first_release_codes_confirming_withdraws_a_first_release_story(client, settings):
+    settings.UNTOLD_CODES_WITHOUT_CHECK_DIGIT = True
+    code = first_release_code()
+    stored_with_code(code)
+    kept = stored_with_code(receipts.new_code())
+
+    response = client.post("/en/withdraw/", {"code": receipts.grouped(code), "confirmed": "1"})
+
+    assert response.status_code == 200
+    assert list(Testimony.objects.values_list("id", flat=True)) == [kept.id]
+
+
+def test_with_first_release_codes_the_answers_are_the_same_with_or_without_a_story(
+    client, settings
+):
+    settings.UNTOLD_CODES_WITHOUT_CHECK_DIGIT = True
+    code, other = first_release_code(), first_release_code()
+    stored_with_code(code)
+
+    def answers(to: str) -> list[bytes]:
+        steps = [{"code": to}, {"code": to, "confirmed": "1"}]
+        pages = [client.post("/en/withdraw/", step) for step in steps]
+        assert [page.status_code for page in pages] == [200, 200]
+        return [
+            without_csrf_token(page.content)
+            .replace(receipts.grouped(to).encode(), b"CODE")
+            .replace(to.encode(), b"CODE")
+            for page in pages
+        ]
+
+    assert answers(code) == answers(other)
+    assert Testimony.objects.count() == 0
 
 
 # --- The code on the thanks pages ------------------------------------------------------------

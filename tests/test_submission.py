@@ -173,7 +173,7 @@ def test_a_nul_byte_is_a_clear_error_not_a_500(client):
 
     page = response.content.decode()
     assert response.status_code == 400
-    assert 'id="text-error"' in page
+    assert 'id="id_text_error"' in page
     assert "null character" in page
     assert textarea(page) == "before\x00after"  # kept; the browser shows U+FFFD there
     assert Testimony.objects.count() == 0

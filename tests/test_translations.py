@@ -1,4 +1,5 @@
-"""The Kazakh and Russian pages are whole: every string translated, compiled and shown.
+"""The Kazakh and Russian pages are whole: every string translated, compiled and shown,
+and nothing stale kept (no entry that no source marks, no obsolete one).
 
 The compiled .mo files are committed next to their .po files, so `make run` and
 `make test` need no GNU gettext. These tests need none either: they read both file
@@ -12,6 +13,7 @@ import ast
 import os
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -127,11 +129,13 @@ FILTER_ARGUMENT = re.compile(r"""\b_\(\s*(["'])(.*?)\1\s*\)""")
 
 
 def source_files(*suffixes: str) -> list[Path]:
-    """The files makemessages reads (it is run with --ignore=.venv --ignore=tests)."""
+    """The files makemessages reads (`make messages` ignores .venv, tests and bench)."""
     found = []
     for folder, subfolders, names in os.walk(ROOT):
         subfolders[:] = [
-            name for name in subfolders if not name.startswith(".") and name != "tests"
+            name
+            for name in subfolders
+            if not name.startswith(".") and name not in ("tests", "bench")
         ]
         found += [Path(folder, name) for name in names if Path(name).suffix in suffixes]
     return sorted(found)
@@ -173,8 +177,9 @@ def template_messages(path: Path):
             yield None, msgid, None
 
 
-def test_every_string_marked_in_the_sources_is_in_both_catalogs():
-    marked = {
+def marked_in_the_sources() -> dict[tuple[str | None, str, str | None], Path]:
+    """Every message the sources mark for translation, with a file that marks it."""
+    return {
         message: path.relative_to(ROOT)
         for path in source_files(".py")
         for message in python_messages(path)
@@ -183,6 +188,10 @@ def test_every_string_marked_in_the_sources_is_in_both_catalogs():
         for path in source_files(".html", ".txt")
         for message in template_messages(path)
     }
+
+
+def test_every_string_marked_in_the_sources_is_in_both_catalogs():
+    marked = marked_in_the_sources()
     assert len(marked) > 100, "the extraction found too little to be trusted"
     for language in LANGUAGES:
         keys = {entry.key for entry in read_po(po_path(language))}
@@ -190,6 +199,48 @@ def test_every_string_marked_in_the_sources_is_in_both_catalogs():
             f"{where}: {message[1]!r}" for message, where in marked.items() if message not in keys
         ]
         assert not missing, f"not in locale/{language}; {HINT}:\n" + "\n".join(missing)
+
+
+def stale_entries(path: Path, marked: Iterable[tuple[str | None, str, str | None]]) -> list[str]:
+    """Entries of a .po file that no source marks any more, and obsolete (``#~``) ones:
+    what `makemessages --no-obsolete` would drop."""
+    live = set(marked) | {(None, "", None)}
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    stale = [
+        f"{where}:{entry.line} is in no source: {entry.msgid!r}"
+        for entry in read_po(path)
+        if entry.key not in live
+    ]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return stale + [
+        f"{where}:{number} is obsolete: {line}"
+        for number, line in enumerate(lines, 1)
+        if line.startswith("#~ msgid ")
+    ]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_entry_is_stale(language):
+    stale = stale_entries(po_path(language), marked_in_the_sources())
+
+    assert not stale, f"{HINT} (it drops them):\n" + "\n".join(stale)
+
+
+def test_a_sentence_no_source_says_and_an_obsolete_one_are_stale(tmp_path):
+    catalog = tmp_path / "django.po"
+    catalog.write_text(
+        po_path("kk").read_text(encoding="utf-8")
+        + '\n#: templates/gone.html:1\nmsgid "No page says this any more"\nmsgstr "Ескі"\n'
+        + '\n#~ msgid "Obsolete"\n#~ msgstr "Ескірген"\n',
+        encoding="utf-8",
+    )
+
+    stale = stale_entries(catalog, marked_in_the_sources())
+
+    assert [line.split(" ", 1)[1] for line in stale] == [
+        "is in no source: 'No page says this any more'",
+        'is obsolete: #~ msgid "Obsolete"',
+    ]
 
 
 # --- The catalogs themselves ---------------------------------------------------------------
@@ -327,6 +378,13 @@ def forbidden(client, path):
     return Client(enforce_csrf_checks=True, HTTP_HOST="localhost").post(path + "withdraw/")
 
 
+def failing_story(client, path):
+    """A story sent to a server left without a key to seal it: a real fault, a 500."""
+    served = hidden(client.get(path).content.decode(), "served")
+    client.raise_request_exception = False
+    return client.post(path, {"text": "a", "consent": "quote", "served": served})
+
+
 PAGES = {
     # name: (settings to change, how to fetch it under /<language>/, English it must show)
     "form": ({}, lambda c, p: c.get(p), ["Tell your story", "Prefer not to say", "Send my story"]),
@@ -365,6 +423,11 @@ PAGES = {
         lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0000"}),
         ["Delete this story?", "Yes, delete my story"],
     ),
+    "withdraw confirm, unchecked code": (
+        {"UNTOLD_CODES_WITHOUT_CHECK_DIGIT": True},
+        lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0001"}),
+        ["This code may have a typo", "Type the code again", "Yes, delete my story"],
+    ),
     "withdraw typo": (
         {},
         lambda c, p: c.post(p + "withdraw/", {"code": "0000 0000 0000 0001"}),
@@ -393,6 +456,11 @@ PAGES = {
     ),
     "not found": ({}, lambda c, p: c.get(p + "no-such-page/"), ["Page not found"]),
     "forbidden": ({}, forbidden, ["Not allowed"]),
+    "server error": (
+        {"UNTOLD_PUBLIC_KEYS": [], "UNTOLD_PRIVATE_KEY_FILES": []},
+        failing_story,
+        ["Something went wrong", "Leave this site"],
+    ),
     "bad request": (
         {"DATA_UPLOAD_MAX_NUMBER_FIELDS": 1},
         lambda c, p: c.post(p + "withdraw/", {"code": "1", "extra": "2"}),
@@ -419,7 +487,7 @@ def render(settings):
             )
         caches["default"].clear()
         response = get(Client(HTTP_HOST="localhost"), f"/{language}/")
-        assert response.status_code < 500
+        assert response.status_code < 500 or name == "server error"
         return VisibleText(response.content.decode())
 
     yield fetch

@@ -99,6 +99,10 @@ UNTOLD_KIOSK = envbool("UNTOLD_KIOSK")
 # A booth left untouched this long shows a countdown, then starts again empty.
 UNTOLD_KIOSK_IDLE_SECONDS = envint("UNTOLD_KIOSK_IDLE_SECONDS", 300)
 UNTOLD_KIOSK_WARNING_SECONDS = envint("UNTOLD_KIOSK_WARNING_SECONDS", 60)
+# Receipt codes given out by the first release have no check digit. A campaign that began
+# on it sets this, so that a code failing the check is asked to be checked, and can still
+# withdraw a story, instead of being refused as a typo forever.
+UNTOLD_CODES_WITHOUT_CHECK_DIGIT = envbool("UNTOLD_CODES_WITHOUT_CHECK_DIGIT")
 # Who runs the campaign and how to reach them, named on the form and the privacy page:
 # she consents to someone. Required outside debug (submissions.E015, E016).
 UNTOLD_ORGANISATION = env("UNTOLD_ORGANISATION", "Example Foundation" if DEBUG else "")
@@ -155,6 +159,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise, which sends the static files compressed already.
+    "submissions.middleware.compressed_outside_the_panel",
     "submissions.middleware.privacy_headers",
     "submissions.panel.sessions.session_store_reachable",
     "django.contrib.sessions.middleware.SessionMiddleware",

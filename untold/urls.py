@@ -9,6 +9,7 @@ from submissions import views
 
 handler400 = "submissions.views.bad_request"
 handler404 = "submissions.views.not_found"
+handler500 = "submissions.views.server_error"
 
 urlpatterns: list[URLPattern | URLResolver] = []
 
