@@ -60,7 +60,7 @@ def key_ids() -> set[bytes]:
 
 def rotate(batch_size: int = 2) -> tuple[str, str]:
     out, err = StringIO(), StringIO()
-    call_command("rotate_keys", batch_size=batch_size, stdout=out, stderr=err)
+    call_command("rotate_keys", batch_size=batch_size, workers=1, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
@@ -178,7 +178,7 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(originals, key_pair, s
         for record_id, (text, _) in sorted(stored().items())
         if crypto.sealed_key_id(text) == key_pair.key_id
     ][:2]
-    done = rotate_keys(Testimony.objects.filter(id__in=first_ids), batch_size=1)
+    done = rotate_keys(keyring(), Testimony.objects.filter(id__in=first_ids), batch_size=1)
     assert done.moved >= 2
     kept = {record_id: values for record_id, values in stored().items() if record_id in first_ids}
 
@@ -217,7 +217,7 @@ def test_a_value_that_cannot_be_opened_fails_the_command_while_the_others_move(
     # When the rotation runs
     out, err = StringIO(), StringIO()
     with pytest.raises(CommandError, match=f"Moved {VALUES_ON_OLD_KEY} values") as failure:
-        call_command("rotate_keys", batch_size=2, stdout=out, stderr=err)
+        call_command("rotate_keys", batch_size=2, workers=1, stdout=out, stderr=err)
 
     # Then it says which record failed, leaves it as it was, and moved all the others
     assert "1 could not be opened; 1 records still name another key" in str(failure.value)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 
 from submissions.keys import keyring
@@ -10,33 +12,36 @@ from submissions.models import AuditEvent
 class Command(BaseCommand):
     help = (
         "Re-wrap every sealed testimony and campaign text to the active key (the first of "
-        "UNTOLD_PUBLIC_KEYS), reading in batches and committing each row on its own. "
-        "Resumable and safe while the site takes submissions: values already on the active "
-        "key are skipped, and each row is written only if it has not changed meanwhile. "
+        "UNTOLD_PUBLIC_KEYS), a slice of --batch-size rows per transaction, in --workers "
+        "processes (one per core by default). Resumable, even after kill -9, and safe while "
+        "the site takes submissions: values already on the active key are skipped, and "
+        "each row is written only if it has not changed meanwhile. "
         "Needs the private keys of every old key id. Prints how many values moved; exits "
         "non-zero if any value could not be opened or still names another key."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
 
-    def handle(self, *args, batch_size: int, **options) -> None:
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
-        if not keyring().can_open:
+    def handle(self, *args, batch_size: int, workers: int, **options) -> None:
+        if batch_size < 1 or workers < 1:
+            raise CommandError("--batch-size and --workers must be at least 1.")
+        ring = keyring()
+        if not ring.can_open:
             raise CommandError("No private key is configured here: rotation needs them.")
-        report = rotate_keys(batch_size=batch_size)
+        report = rotate_keys(ring, batch_size=batch_size, workers=workers)
         AuditEvent.record(
             AuditEvent.Action.ROTATED_KEYS,
             actor="manage.py rotate_keys",
             moved=report.moved,
             failed=len(report.failed),
-            to_key_id=keyring().active_key_id.hex(),
+            to_key_id=ring.active_key_id.hex(),
         )
         for failure in report.failed:
             self.stderr.write(f"cannot open {failure}")
         summary = (
-            f"Moved {report.moved} values to key id {keyring().active_key_id.hex()}; "
+            f"Moved {report.moved} values to key id {ring.active_key_id.hex()}; "
             f"{len(report.failed)} could not be opened; {report.remaining} records still "
             "name another key."
         )
