@@ -73,4 +73,3 @@ def test_a_rotation_killed_mid_run_is_finished_by_the_next(
     alone = {**rotating, "UNTOLD_PRIVATE_KEY_FILES": str(second_key_pair.private_file)}
     manage("check_keys", env=alone)
     moved_on.close()
-
