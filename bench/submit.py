@@ -192,10 +192,16 @@ def serving(database_url: str) -> Iterator[int]:
     """bench/bare.py under gunicorn (2 sync workers) on ``database_url``, migrated, with
     the typical path's table; Redis flushed before and after. Yields the port."""
     env = server_env(database_url)
-    for command in (["migrate", "-v0"], ["collectstatic", "--no-input", "-v0"]):
-        subprocess.run([sys.executable, "manage.py", *command], env=env, cwd=ROOT, check=True)
-    create = ["shell", "-c", "from bench.typical import create_table; create_table()"]
-    subprocess.run([sys.executable, "manage.py", *create], env=env, cwd=ROOT, check=True)
+    create = ["shell", "-v0", "-c", "from bench.typical import create_table; create_table()"]
+    for command in (["migrate", "-v0"], ["collectstatic", "--no-input", "-v0"], create):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     flush = ["redis-cli", "-u", REDIS, "flushdb"]
     subprocess.run(flush, check=True, capture_output=True)
     port = free_port()
