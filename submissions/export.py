@@ -147,7 +147,9 @@ def shown_at(level: tuple[Callable[[str], str], ...]) -> Callable[[Key], Key]:
     are copied, and each value of the others is generalized once. Combinations are
     nearly as many as rows, and this is most of the plan's work (at 1,000,000 rows it
     took the plan from 21 s to 5 s, bench/scale.py)."""
-    changed = [(index, show, {}) for index, show in enumerate(level) if show is not same]
+    changed: list[tuple[int, Callable[[str], str], dict[str, str]]] = [
+        (index, show, {}) for index, show in enumerate(level) if show is not same
+    ]
     if not changed:
         return lambda key: key
 
