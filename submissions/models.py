@@ -264,6 +264,11 @@ class DailyCountQuerySet(models.QuerySet):
                     if start is None:
                         return None  # no story yet: nothing to count
                     day = through  # only empty days are left
+                # Nothing should stand there yet; whatever does (a flushed test database,
+                # a restored dump) is counted again rather than added to.
+                stale = self.filter(day__lte=day)
+                stale = stale if start is None else stale.filter(day__gte=start)
+                stale.delete()
                 self.bulk_create(
                     DailyCount(day=day, answer=answer, value=value, count=n)
                     for answer in COUNTED_ANSWERS
@@ -286,10 +291,9 @@ class DailyCountQuerySet(models.QuerySet):
         stories, not with the number of stories (bench/scale.py)."""
         today = campaign_today()
         counted = self.roll_up(today - timedelta(days=1))
-        stored = self.all()
-        live = Testimony.objects.all()
+        stored, live = self.none(), Testimony.objects.all()
         if counted is not None:
-            live = live.filter(received_on__gt=counted)
+            stored, live = self.filter(day__lte=counted), live.filter(received_on__gt=counted)
         if before is not None:
             stored, live = stored.filter(day__lt=before), live.filter(received_on__lt=before)
         totals: dict[str, Counter[str]] = {answer: Counter() for answer in COUNTED_ANSWERS}
