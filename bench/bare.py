@@ -1,7 +1,8 @@
 """WSGI application for bench/submit.py: the real site plus /bare/, a view behind the
-same middleware that saves the plaintext and does nothing else, and /steps/.../, views
+same middleware that saves the plaintext and does nothing else, /steps/.../, views
 that each add one more part of the real path to the one before, so that the benchmark
-can say where the difference goes. Benchmark only: never mounted by untold.urls."""
+can say where the difference goes, and /typical/, the path a Django team would build
+instead (bench/typical.py). Benchmark only: never mounted by untold.urls."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect  # noqa:
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
+from bench import typical  # noqa: E402
 from submissions import ratelimit  # noqa: E402
 from submissions.forms import TestimonyForm  # noqa: E402
 from submissions.models import Testimony  # noqa: E402
@@ -60,7 +62,10 @@ def up_to(step: str) -> Callable[[HttpRequest], HttpResponse]:
     return view if "csrf" in parts else csrf_exempt(view)
 
 
-urls.urlpatterns[:0] = [path("bare/", up_to("bare"))] + [
-    path(f"steps/{step}/", up_to(step)) for step in STEPS[1:]
+typical.configure()
+urls.urlpatterns[:0] = [
+    path("bare/", up_to("bare")),
+    *(path(f"steps/{step}/", up_to(step)) for step in STEPS[1:]),
+    path("typical/", typical.submit),
 ]
 settings.ROOT_URLCONF = "untold.urls"

@@ -90,14 +90,17 @@ class Writer(threading.Thread):
         self.failures: list[str] = []
         self.done = threading.Event()
 
+    def row(self) -> tuple[uuid.UUID, bytes, str]:
+        """The next testimony's id, sealed text and receipt digest."""
+        return uuid.uuid4(), os.urandom(SEALED_TEXT_BYTES), os.urandom(32).hex()
+
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as connection:
             while not self.done.is_set():
+                row = self.row()
                 began = time.perf_counter()
                 try:
-                    connection.execute(
-                        INSERT, (uuid.uuid4(), os.urandom(SEALED_TEXT_BYTES), os.urandom(32).hex())
-                    )
+                    connection.execute(INSERT, row)
                 except psycopg.Error as error:
                     self.failures.append(type(error).__name__)
                 self.waits.append(time.perf_counter() - began)

@@ -11,10 +11,12 @@ call, so list pages, ``dumpdata`` and serializers never see it.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -34,6 +36,21 @@ CAMPAIGN_TEXT_FIELD = "campaign_text"
 # What a testimony needs before it is approved and exported: a campaign text, unless
 # she allowed statistics only (the export writes no text for those).
 READY = models.Q(consent=Consent.STATISTICS) | models.Q(sealed_campaign_text__isnull=False)
+EXPORTABLE = READY & models.Q(
+    status=Status.APPROVED, consent__in=[Consent.QUOTE, Consent.STATISTICS]
+)
+# The answers an export writes, the day first (it becomes the week).
+EXPORTED_ANSWERS = (
+    "received_on",
+    "language",
+    "forms_of_violence",
+    "age_group",
+    "region",
+    "teller",
+    "consent",
+)
+# The answers statistics count, one chart each (and one for the day).
+COUNTED_ANSWERS = ("status", "language", "forms_of_violence", "age_group", "region")
 
 
 class TestimonyQuerySet(models.QuerySet):
@@ -98,35 +115,7 @@ class TestimonyQuerySet(models.QuerySet):
 
     def exportable(self) -> TestimonyQuerySet:
         """Approved, consented to some use, and ready (``READY``): nothing else."""
-        return self.filter(
-            READY, status=Status.APPROVED, consent__in=[Consent.QUOTE, Consent.STATISTICS]
-        )
-
-    def statistics(self) -> dict[str, list[tuple[str, int]]]:
-        """Counts for the dashboard: by status, day, language, form of violence, age
-        group and region, each as (label, count) pairs in a stable order."""
-
-        def counted(
-            field: str, choices: Sequence[tuple[str, StrOrPromise]]
-        ) -> list[tuple[str, int]]:
-            counts = dict(self.values_list(field).annotate(n=models.Count("id")).order_by())
-            return [(str(label), counts.get(value, 0)) for value, label in choices]
-
-        days = (
-            self.values_list("received_on").annotate(n=models.Count("id")).order_by("received_on")
-        )
-        forms = dict.fromkeys(ViolenceForm.values, 0)
-        for joined in self.values_list("forms_of_violence", flat=True).iterator():
-            for value in filter(None, joined.split(",")):
-                forms[value] = forms.get(value, 0) + 1
-        return {
-            "status": counted("status", Status.choices),
-            "day": [(day.isoformat(), n) for day, n in days],
-            "language": counted("language", Language.choices),
-            "form": [(str(label), forms[value]) for value, label in ViolenceForm.choices],
-            "age_group": counted("age_group", [*AgeGroup.choices, ("", _("Not said"))]),
-            "region": counted("region", [*Region.choices, ("", _("Not said"))]),
-        }
+        return self.filter(EXPORTABLE)
 
 
 class Testimony(models.Model):
@@ -160,7 +149,24 @@ class Testimony(models.Model):
     class Meta:
         verbose_name = _("testimony")
         verbose_name_plural = _("testimonies")
-        indexes = [models.Index(fields=["status", "consent"])]
+        # Each list, the queue and the export reads its rows through an index, at any
+        # size (bench/scale.py, EXPLAIN at 1,000,000 rows): the list in its order
+        # (newest day first; scanned backwards), the list by status, the queue of new
+        # stories with its filters and count, and exactly the exportable rows.
+        indexes = [
+            models.Index(fields=["received_on", "id"], name="testimony_by_day"),
+            models.Index(fields=["status", "received_on", "id"], name="testimony_by_status"),
+            models.Index(
+                fields=["received_on", "id", "language", "consent", "forms_of_violence"],
+                condition=models.Q(status=Status.NEW),
+                name="testimony_queue",
+            ),
+            models.Index(
+                fields=["id", *EXPORTED_ANSWERS],
+                condition=EXPORTABLE,
+                name="testimony_exportable",
+            ),
+        ]
         permissions = [
             ("view_original", _("Can read the original text")),
             ("export", _("Can export the anonymized CSV")),
@@ -225,6 +231,136 @@ class Testimony(models.Model):
 
     def delete_on_record(self, *, by: str) -> None:
         type(self).objects.filter(pk=self.pk).delete_on_record(by=by)
+
+
+class DailyCountQuerySet(models.QuerySet):
+    def roll_up(self, through: date) -> date | None:
+        """Count the testimonies of every day up to ``through`` not counted yet, a day
+        with stories (and the empty days before it) per transaction; return the last
+        day counted, or None if there is nothing to count.
+
+        While a day is counted, writers wait (a few milliseconds a day), so that no
+        testimony is counted twice or missed; from then on the database's own triggers
+        (migration 0007) keep the day's counts as stories are decided or deleted (or,
+        rarely, stored for a past day)."""
+        counted = CountedThrough.objects.get_or_create(pk=1)[0].day
+        while counted is None or counted < through:
+            start = None if counted is None else counted + timedelta(days=1)
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    table = connection.ops.quote_name(Testimony._meta.db_table)
+                    with connection.cursor() as cursor:
+                        # Writers (and other roll-ups) wait; readers do not.
+                        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+                state = CountedThrough.objects.select_for_update().get(pk=1)
+                if state.day != counted:  # another roll-up went ahead meanwhile
+                    counted = state.day
+                    continue
+                pending = Testimony.objects.filter(received_on__lte=through)
+                if start is not None:
+                    pending = pending.filter(received_on__gte=start)
+                day = pending.aggregate(day=models.Min("received_on"))["day"]
+                if day is None:
+                    if start is None:
+                        return None  # no story yet: nothing to count
+                    day = through  # only empty days are left
+                # Nothing should stand there yet; whatever does (a flushed test database,
+                # a restored dump) is counted again rather than added to.
+                stale = self.filter(day__lte=day)
+                stale = stale if start is None else stale.filter(day__gte=start)
+                stale.delete()
+                self.bulk_create(
+                    DailyCount(day=day, answer=answer, value=value, count=n)
+                    for answer in COUNTED_ANSWERS
+                    for value, n in Testimony.objects.filter(received_on=day)
+                    .values_list(answer)
+                    .annotate(n=models.Count("id"))
+                    .order_by()
+                )
+                state.day = counted = day
+                state.save(update_fields=["day"])
+        return counted
+
+    def statistics(self, *, before: date | None = None) -> dict[str, list[tuple[str, int]]]:
+        """Counts for the dashboard, of the testimonies received before ``before`` (all
+        of them by default): by status, day, language, form of violence, age group and
+        region, each as (label, count) pairs in a stable order.
+
+        Days that have ended are read from their counts (``roll_up``), today from the
+        testimonies themselves: the work grows with the campaign's days and today's
+        stories, not with the number of stories (bench/scale.py)."""
+        today = campaign_today()
+        counted = self.roll_up(today - timedelta(days=1))
+        stored, live = self.none(), Testimony.objects.all()
+        if counted is not None:
+            stored, live = self.filter(day__lte=counted), live.filter(received_on__gt=counted)
+        if before is not None:
+            stored, live = stored.filter(day__lt=before), live.filter(received_on__lt=before)
+        totals: dict[str, Counter[str]] = {answer: Counter() for answer in COUNTED_ANSWERS}
+        for answer, value, n in (
+            stored.values_list("answer", "value").annotate(n=models.Sum("count")).order_by()
+        ):
+            totals[answer][value] += n
+        days: Counter[date] = Counter(
+            dict(
+                stored.filter(answer="status")
+                .values_list("day")
+                .annotate(n=models.Sum("count"))
+                .order_by()
+            )
+        )
+        for answer in COUNTED_ANSWERS:
+            grouped = live.values_list(answer).annotate(n=models.Count("id")).order_by()
+            totals[answer].update(dict(grouped))
+        days.update(dict(live.values_list("received_on").annotate(n=models.Count("id")).order_by()))
+        forms: Counter[str] = Counter()
+        for joined, n in totals["forms_of_violence"].items():
+            for value in filter(None, joined.split(",")):
+                forms[value] += n
+
+        def labelled(
+            counts: Counter[str], choices: Sequence[tuple[str, StrOrPromise]]
+        ) -> list[tuple[str, int]]:
+            return [(str(label), counts[value]) for value, label in choices]
+
+        return {
+            "status": labelled(totals["status"], Status.choices),
+            "day": [(day.isoformat(), n) for day, n in sorted(days.items()) if n],
+            "language": labelled(totals["language"], Language.choices),
+            "form": labelled(forms, ViolenceForm.choices),
+            "age_group": labelled(totals["age_group"], [*AgeGroup.choices, ("", _("Not said"))]),
+            "region": labelled(totals["region"], [*Region.choices, ("", _("Not said"))]),
+        }
+
+
+class DailyCount(models.Model):
+    """How many testimonies received on ``day`` gave ``value`` as their ``answer`` (a
+    Testimony field in COUNTED_ANSWERS; forms of violence as stored, comma-joined).
+    What statistics read for the days that have ended, instead of every testimony."""
+
+    day = models.DateField()
+    answer = models.CharField(max_length=20)
+    value = models.CharField(max_length=200)
+    count = models.IntegerField()
+
+    objects = DailyCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "answer", "value"], name="daily_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.answer}={self.value}: {self.count}"
+
+
+class CountedThrough(models.Model):
+    """One row: the last day whose testimonies DailyCount holds (None: none yet)."""
+
+    day = models.DateField(null=True)
+
+    def __str__(self) -> str:
+        return f"counted through {self.day}"
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -293,6 +429,12 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at"]
         verbose_name = _("audit event")
+        # The audit list, newest first (Django adds the id to its order), whole or by
+        # action, reads through an index at any size (bench/scale.py).
+        indexes = [
+            models.Index(fields=["at", "id"], name="audit_by_time"),
+            models.Index(fields=["action", "at", "id"], name="audit_by_action"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action}"

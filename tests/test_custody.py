@@ -491,7 +491,7 @@ def test_rotation_with_the_key_file_moves_campaign_texts_to_a_new_campaign_key(
     settings.UNTOLD_CAMPAIGN_KEY_ID = crypto.campaign_key_id(campaign_key).hex()
     configured_keys.cache_clear()
 
-    call_command("rotate_keys", key_file=[offline, new_file], stdout=io.StringIO())
+    call_command("rotate_keys", key_file=[offline, new_file], workers=1, stdout=io.StringIO())
 
     story.refresh_from_db()
     assert crypto.sealed_key_id(story.sealed_campaign_text) == crypto.campaign_key_id(campaign_key)

@@ -15,7 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from submissions.models import AuditEvent, Testimony, TestimonyQuerySet
+from submissions.models import AuditEvent, DailyCountQuerySet, Testimony
 from tests.conftest import new_testimony
 from tests.panel import PANEL, staff, verified_client
 
@@ -83,10 +83,10 @@ def test_with_every_text_whole_the_export_streams(swapped):
 
 def test_a_panel_page_that_fails_sends_the_same_headers(monkeypatch):
     # Given a panel page that fails inside (here, the statistics query),
-    def broken(self):
+    def broken(self, **options):
         raise RuntimeError("the statistics could not be counted")
 
-    monkeypatch.setattr(TestimonyQuerySet, "statistics", broken)
+    monkeypatch.setattr(DailyCountQuerySet, "statistics", broken)
     client = verified_client(*staff("mod", "moderator"))
     client.raise_request_exception = False
 

@@ -10,6 +10,7 @@ import time_machine
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 
+from submissions import maintenance
 from submissions.campaign import Campaign
 from submissions.models import AuditEvent, Testimony
 from tests.conftest import new_testimony
@@ -102,5 +103,17 @@ def test_a_purge_whose_audit_event_fails_deletes_nothing(campaign):
     ):
         purge()
 
-    # and every testimony is still there: the deletion and its record stand together.
+    # and every testimony is still there: nothing is deleted before its record is written.
     assert Testimony.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_the_purge_deletes_in_batches_until_nothing_is_left(campaign):
+    for _ in range(4):
+        new_testimony("one more", language="kk")
+
+    deleted = maintenance.purge(actor="cron", batch_size=2)
+
+    assert deleted == 7
+    assert Testimony.objects.count() == 0
+    assert AuditEvent.objects.get(action=AuditEvent.Action.PURGED).detail == {"count": 7}

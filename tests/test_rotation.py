@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from submissions import crypto
 from submissions.keys import keyring
-from submissions.maintenance import rotate_keys, rotate_row
+from submissions.maintenance import compare_and_swap, rewrapped_row, rotate_keys
 from submissions.models import AuditEvent, Testimony
 from tests.conftest import KeyPair, new_testimony, use_keys, write_key_pair
 
@@ -60,7 +60,7 @@ def key_ids() -> set[bytes]:
 
 def rotate(batch_size: int = 2) -> tuple[str, str]:
     out, err = StringIO(), StringIO()
-    call_command("rotate_keys", batch_size=batch_size, stdout=out, stderr=err)
+    call_command("rotate_keys", batch_size=batch_size, workers=1, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
@@ -178,7 +178,7 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(originals, key_pair, s
         for record_id, (text, _) in sorted(stored().items())
         if crypto.sealed_key_id(text) == key_pair.key_id
     ][:2]
-    done = rotate_keys(Testimony.objects.filter(id__in=first_ids), batch_size=1)
+    done = rotate_keys(keyring(), Testimony.objects.filter(id__in=first_ids), batch_size=1)
     assert done.moved >= 2
     kept = {record_id: values for record_id, values in stored().items() if record_id in first_ids}
 
@@ -217,7 +217,7 @@ def test_a_value_that_cannot_be_opened_fails_the_command_while_the_others_move(
     # When the rotation runs
     out, err = StringIO(), StringIO()
     with pytest.raises(CommandError, match=f"Moved {VALUES_ON_OLD_KEY} values") as failure:
-        call_command("rotate_keys", batch_size=2, stdout=out, stderr=err)
+        call_command("rotate_keys", batch_size=2, workers=1, stdout=out, stderr=err)
 
     # Then it says which record failed, leaves it as it was, and moved all the others
     assert "1 could not be opened; 1 records still name another key" in str(failure.value)
@@ -246,10 +246,10 @@ def test_rotation_does_not_overwrite_a_value_changed_meanwhile(settings, key_pai
     # When the rotation writes its re-wrapped copy of the stale bytes
     use_keys(settings, second_key_pair, second_key_pair, key_pair)
     ring = keyring()
-    moved = rotate_row(Testimony.objects.all(), ring, record.id, stale, None)
+    written = compare_and_swap("default", {record.id: rewrapped_row(ring, record.id, stale, None)})
 
     # Then the change stands, and the next run moves the changed value
-    assert moved == 0
+    assert written == set()
     assert stored()[record.id] == (changed, None)
     rotate()
     assert Testimony.objects.get(pk=record.id).open_text() == "The second version."

@@ -82,9 +82,10 @@ class TestimonyAdmin(DeclaredLookupsOnly):
         "length_display",
     ]
     list_filter = ["status", "language", "received_on", ViolenceFormFilter, "consent"]
-    ordering = ["-received_on", "id"]
+    # Newest day first; within a day the random ids (no arrival order). The same
+    # index, read backwards, serves the queue's oldest-first order.
+    ordering = ["-received_on", "-id"]
     list_per_page = 50
-    show_full_result_count = False
     # Beside these, Django's own "Delete selected": its confirmation page posts back to it
     # by that name, and it deletes through delete_queryset below (audited).
     actions = ["approve", "reject"]

@@ -24,7 +24,7 @@ from submissions.choices import Status
 from submissions.crypto import NoPrivateKeyError
 from submissions.export import CannotExport, ExportPlan
 from submissions.export import start as start_export
-from submissions.models import Testimony
+from submissions.models import DailyCount, Testimony
 from submissions.panel.charts import Bar, protect, unprotected
 from submissions.panel.forms import SEALED_HERE, ExportForm
 
@@ -38,10 +38,7 @@ def statistics(request: HttpRequest) -> HttpResponse:
     days that have ended, with small counts hidden (charts.py)."""
     live = request.user.has_perm("submissions.change_testimony")
     today = campaign_today()
-    testimonies = Testimony.objects.all()
-    if not live:
-        testimonies = testimonies.filter(received_on__lt=today)
-    counts = testimonies.statistics()
+    counts = DailyCount.objects.statistics(before=None if live else today)
     counts["day"] = every_day(counts["day"], last=today if live else today - timedelta(days=1))
     show = unprotected if live else protect
     charts = [

@@ -13,7 +13,8 @@ class Command(BaseCommand):
         "Delete every testimony from the database once UNTOLD_RETAIN_DAYS have passed since "
         "the close (on the date the privacy page states). Before that date it deletes "
         "nothing. --dry-run only says what it would delete. Records an audit event with the "
-        "count, in the same transaction."
+        "count first (if it cannot, deletes nothing), then deletes in batches of short "
+        "transactions; a purge stopped part-way is finished by the next run."
     )
 
     def add_arguments(self, parser) -> None:

@@ -7,11 +7,12 @@ from submissions.maintenance import shuffle_storage
 
 class Command(BaseCommand):
     help = (
-        "Rewrite every testimony row in a random order in one transaction, then compact "
-        "the database (VACUUM), so that neither row numbers, places in the files nor "
-        "transaction ids follow the order in which testimonies arrived. Changes no "
-        "testimony. Submissions and the panel wait while it runs. Run it every night, "
-        "beside purge_testimonies."
+        "Give every testimony row a random place in the database files, so that neither "
+        "row numbers, places in the files nor transaction ids follow the order in which "
+        "testimonies arrived. Changes no testimony. On PostgreSQL it builds a shuffled copy "
+        "beside the table while submissions go on and swaps it in with one short "
+        "transaction; on SQLite it rewrites the rows in one transaction and compacts the "
+        "file (VACUUM), and writers wait meanwhile. Run it every hour, as the database owner."
     )
 
     def handle(self, *args, **options) -> None:

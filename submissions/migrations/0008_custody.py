@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('submissions', '0006_account_audit'),
+        ('submissions', '0007_scale'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
