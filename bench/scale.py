@@ -578,12 +578,18 @@ def run_size(rows: int, folder: Path) -> Size:
     with fresh_database(f"{DATABASE}_{rows}") as url:
         print(f"{rows:,} testimonies: sealing and copying", flush=True)
         size.figures["seed"] = seed(url, rows)
-        total, table, indexes = admin(
+        total, table, indexes, audit = admin(
             "SELECT pg_total_relation_size('submissions_testimony'), "
-            "pg_table_size('submissions_testimony'), pg_indexes_size('submissions_testimony')",
+            "pg_table_size('submissions_testimony'), pg_indexes_size('submissions_testimony'), "
+            "pg_total_relation_size('submissions_auditevent')",
             url,
         )[0]
-        size.figures["disk"] = {"per_row": total / rows, "table": table, "indexes": indexes}
+        size.figures["disk"] = {
+            "per_row": total / rows,
+            "table": table,
+            "indexes": indexes,
+            "audit_per_row": audit / rows,
+        }
         print("  the panel's pages", flush=True)
         size.figures["pages"] = child("pages", url)
         print("  the export", flush=True)
@@ -708,6 +714,12 @@ def report(empty: dict[str, object], sizes: list[Size]) -> bool:
             f"(indexes {s.figures['disk']['indexes'] / s.rows:,.0f} B)"
             for s in sizes
         ],
+        "(printed)",
+        None,
+    )
+    table.row(
+        "disk: audit trail per testimony (a reading and a decision for each decided one)",
+        [f"{s.figures['disk']['audit_per_row']:,.0f} B" for s in sizes],
         "(printed)",
         None,
     )
