@@ -290,14 +290,23 @@ def pages_child(result_path: str) -> None:
 
     from submissions.models import Testimony
 
+    owners: dict[int, User] = {}
+
     def client(group: str) -> Client:
         user = User.objects.create_user(f"bench-{group}", is_staff=True)
         user.groups.add(Group.objects.get(name=group))
-        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-        browser = Client(HTTP_HOST="localhost")
+        TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+        browser = signed_in(Client(HTTP_HOST="localhost"), user)
+        owners[id(browser)] = user
+        return browser
+
+    def signed_in(browser: Client, user: User) -> Client:
+        """``browser`` with a fresh session past password and code. Sessions live in
+        Redis, which other work on this machine may flush: a page that sends the
+        browser to the sign-in page is measured again after this."""
         browser.force_login(user)
         session = browser.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
         session.save()
         return browser
 
@@ -327,19 +336,28 @@ def pages_child(result_path: str) -> None:
         "audit list": (administrator, f"{panel}submissions/auditevent/", 200),
     }
     results: dict[str, dict] = {}
-    began = time.perf_counter()
-    campaigner.get(f"{panel}statistics/")
-    results["first statistics"] = {"seconds": time.perf_counter() - began}
+    for _attempt in range(3):
+        began = time.perf_counter()
+        answer = campaigner.get(f"{panel}statistics/")
+        results["first statistics"] = {"seconds": time.perf_counter() - began}
+        if answer.status_code == 200:
+            break
+        signed_in(campaigner, owners[id(campaigner)])
     for name, (browser, url, status) in pages.items():
-        for _ in range(2):
-            answer = browser.get(url)
-            if answer.status_code != status:
-                raise SystemExit(f"{name}: {answer.status_code} instead of {status}")
-        times = []
-        for _ in range(PAGE_RUNS):
-            began = time.perf_counter()
-            browser.get(url)
-            times.append(time.perf_counter() - began)
+        for _attempt in range(3):
+            for _ in range(2):
+                browser.get(url)
+            times, answers = [], set()
+            for _ in range(PAGE_RUNS):
+                began = time.perf_counter()
+                answers.add(browser.get(url).status_code)
+                times.append(time.perf_counter() - began)
+            if answers == {status}:
+                break
+            print(f"    {name}: answered {sorted(answers)}, measured again", flush=True)
+            signed_in(browser, owners[id(browser)])
+        else:
+            raise SystemExit(f"{name}: {sorted(answers)} instead of {status}")
         with CaptureQueriesContext(connection) as captured:
             browser.get(url)
         scans = []
