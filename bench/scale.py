@@ -290,14 +290,23 @@ def pages_child(result_path: str) -> None:
 
     from submissions.models import Testimony
 
+    owners: dict[int, User] = {}
+
     def client(group: str) -> Client:
         user = User.objects.create_user(f"bench-{group}", is_staff=True)
         user.groups.add(Group.objects.get(name=group))
-        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-        browser = Client(HTTP_HOST="localhost")
+        TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+        browser = signed_in(Client(HTTP_HOST="localhost"), user)
+        owners[id(browser)] = user
+        return browser
+
+    def signed_in(browser: Client, user: User) -> Client:
+        """``browser`` with a fresh session past password and code. Sessions live in
+        Redis, which other work on this machine may flush: a page that sends the
+        browser to the sign-in page is measured again after this."""
         browser.force_login(user)
         session = browser.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
         session.save()
         return browser
 
@@ -327,19 +336,28 @@ def pages_child(result_path: str) -> None:
         "audit list": (administrator, f"{panel}submissions/auditevent/", 200),
     }
     results: dict[str, dict] = {}
-    began = time.perf_counter()
-    campaigner.get(f"{panel}statistics/")
-    results["first statistics"] = {"seconds": time.perf_counter() - began}
+    for _attempt in range(3):
+        began = time.perf_counter()
+        answer = campaigner.get(f"{panel}statistics/")
+        results["first statistics"] = {"seconds": time.perf_counter() - began}
+        if answer.status_code == 200:
+            break
+        signed_in(campaigner, owners[id(campaigner)])
     for name, (browser, url, status) in pages.items():
-        for _ in range(2):
-            answer = browser.get(url)
-            if answer.status_code != status:
-                raise SystemExit(f"{name}: {answer.status_code} instead of {status}")
-        times = []
-        for _ in range(PAGE_RUNS):
-            began = time.perf_counter()
-            browser.get(url)
-            times.append(time.perf_counter() - began)
+        for _attempt in range(3):
+            for _ in range(2):
+                browser.get(url)
+            times, answers = [], set()
+            for _ in range(PAGE_RUNS):
+                began = time.perf_counter()
+                answers.add(browser.get(url).status_code)
+                times.append(time.perf_counter() - began)
+            if answers == {status}:
+                break
+            print(f"    {name}: answered {sorted(answers)}, measured again", flush=True)
+            signed_in(browser, owners[id(browser)])
+        else:
+            raise SystemExit(f"{name}: {sorted(answers)} instead of {status}")
         with CaptureQueriesContext(connection) as captured:
             browser.get(url)
         scans = []
@@ -578,12 +596,18 @@ def run_size(rows: int, folder: Path) -> Size:
     with fresh_database(f"{DATABASE}_{rows}") as url:
         print(f"{rows:,} testimonies: sealing and copying", flush=True)
         size.figures["seed"] = seed(url, rows)
-        total, table, indexes = admin(
+        total, table, indexes, audit = admin(
             "SELECT pg_total_relation_size('submissions_testimony'), "
-            "pg_table_size('submissions_testimony'), pg_indexes_size('submissions_testimony')",
+            "pg_table_size('submissions_testimony'), pg_indexes_size('submissions_testimony'), "
+            "pg_total_relation_size('submissions_auditevent')",
             url,
         )[0]
-        size.figures["disk"] = {"per_row": total / rows, "table": table, "indexes": indexes}
+        size.figures["disk"] = {
+            "per_row": total / rows,
+            "table": table,
+            "indexes": indexes,
+            "audit_per_row": audit / rows,
+        }
         print("  the panel's pages", flush=True)
         size.figures["pages"] = child("pages", url)
         print("  the export", flush=True)
@@ -708,6 +732,12 @@ def report(empty: dict[str, object], sizes: list[Size]) -> bool:
             f"(indexes {s.figures['disk']['indexes'] / s.rows:,.0f} B)"
             for s in sizes
         ],
+        "(printed)",
+        None,
+    )
+    table.row(
+        "disk: audit trail per testimony (a reading and a decision for each decided one)",
+        [f"{s.figures['disk']['audit_per_row']:,.0f} B" for s in sizes],
         "(printed)",
         None,
     )

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from submissions.maintenance import (
+    catch_up,
     prepare_shuffled_copy,
     shuffle_storage,
     swap_in_shuffled_copy,
@@ -218,6 +219,28 @@ def test_what_is_written_while_the_copy_is_built_is_kept():
     assert set(Testimony.objects.values_list(*COLUMNS)) == before
     assert Testimony.objects.get(id=late).open_text() == "story number 5"
     assert not Testimony.objects.filter(id=arrivals[0]).exists()
+
+
+@postgresql_only
+def test_what_changes_again_after_the_catch_up_is_kept_too():
+    # Given the copy built, and writes caught up with outside the swap's lock,
+    arrivals = arrive(6)
+    prepare_shuffled_copy(connection)
+    late = arrive(2, first=6)
+    Testimony.objects.filter(id=arrivals[0]).update(status="approved")
+    catch_up(connection)
+
+    # when the same rows change again, and others, before the swap,
+    Testimony.objects.filter(id=arrivals[0]).update(status="rejected")
+    Testimony.objects.filter(id=late[0]).delete()
+    Testimony.objects.filter(id=arrivals[1]).delete()
+    arrive(1, first=8)
+    before = set(Testimony.objects.values_list(*COLUMNS))
+    rows = swap_in_shuffled_copy(connection)
+
+    # the swapped-in table holds exactly what the table held.
+    assert rows == 7
+    assert set(Testimony.objects.values_list(*COLUMNS)) == before
 
 
 @postgresql_only
