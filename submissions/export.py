@@ -36,7 +36,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from submissions.choices import Consent
 from submissions.crypto import Keyring, NoPrivateKeyError, SealError
 from submissions.keys import keyring
-from submissions.models import CAMPAIGN_TEXT_FIELD, AuditEvent, Testimony
+from submissions.models import CAMPAIGN_TEXT_FIELD, EXPORTED_ANSWERS, AuditEvent, Testimony
 
 HEADER = (
     "record",
@@ -65,15 +65,7 @@ SNAPSHOT = "snapshot"
 Key = tuple[str, str, str, str, str, str, str]
 SEVERAL = "several"
 # The stored fields a Key is made from, the day first (it becomes the week).
-COLUMNS = (
-    "received_on",
-    "language",
-    "forms_of_violence",
-    "age_group",
-    "region",
-    "teller",
-    "consent",
-)
+COLUMNS = EXPORTED_ANSWERS
 
 
 def defuse(cell: str) -> str:
