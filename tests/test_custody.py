@@ -506,3 +506,13 @@ def test_give_keys_helper_grants_the_groups_secrets():
     held = give_keys(user, PASSWORD)
 
     assert {kind for kind, _ in held} == {Secret.STORY, Secret.CAMPAIGN_TEXT}
+
+
+@pytest.mark.parametrize("who", ["abc", "", "1" * 40])
+def test_a_grant_for_no_such_account_is_a_404_not_a_server_error(offline, who):
+    _, granter = moderator_with_keys("mira", offline)
+
+    response = granter.post(KEYS_PAGE, {"user": who, "action": "grant"})
+
+    assert response.status_code == 404
+    assert not KeyGrant.objects.exclude(user__username="mira").exists()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +30,13 @@ SECRET_NAMES: dict[str, StrOrPromise] = {
     Secret.STORY: _("story key"),
     Secret.CAMPAIGN_TEXT: _("campaign-text key"),
 }
+
+
+class KeyChangeForm(forms.Form):
+    """What the page's buttons post: whose keys, and grant or revoke."""
+
+    user = forms.IntegerField(min_value=1, max_value=2**31 - 1)
+    action = forms.ChoiceField(choices=[("grant", "grant"), ("revoke", "revoke")])
 
 
 def can_see_keys(user: Any) -> bool:
@@ -76,9 +84,12 @@ def change(request: HttpRequest) -> HttpResponse:
     """Grant or revoke, then back to the page (post/redirect/get)."""
     if not can_grant(request.user):
         raise PermissionDenied
-    person = get_object_or_404(User, pk=request.POST.get("user", ""), is_active=True)
+    form = KeyChangeForm(request.POST)
+    if not form.is_valid():
+        raise Http404
+    person = get_object_or_404(User, pk=form.cleaned_data["user"], is_active=True)
     by = request.user.get_username()
-    if request.POST.get("action") == "revoke":
+    if form.cleaned_data["action"] == "revoke":
         custody.revoke(person, by=by)
         messages.success(request, _("%(name)s holds no key now.") % {"name": person.username})
     else:
