@@ -59,8 +59,9 @@ def holds(user: User) -> frozenset[str]:
     """The secrets this account's groups should hold."""
     if not user.is_active or user.is_superuser:
         return frozenset()
-    names = user.groups.values_list("name", flat=True)
-    return frozenset().union(*(HOLDS.get(name, frozenset()) for name in names))
+    # groups.all(), not a values query: a page listing many accounts prefetches them.
+    groups = user.groups.all()
+    return frozenset().union(*(HOLDS.get(group.name, frozenset()) for group in groups))
 
 
 def fingerprint(public_key: bytes) -> str:

@@ -516,3 +516,23 @@ def test_a_grant_for_no_such_account_is_a_404_not_a_server_error(offline, who):
 
     assert response.status_code == 404
     assert not KeyGrant.objects.exclude(user__username="mira").exists()
+
+
+def test_the_keys_page_reads_the_same_number_of_queries_however_many_accounts(offline):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, granter = moderator_with_keys("mira", offline)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert granter.get(KEYS_PAGE).status_code == 200
+        return len(captured)
+
+    for n in range(2):
+        give_account_key(staff(f"few-{n}", StaffGroup.CAMPAIGN)[0], PASSWORD)
+    few = queries()
+    for n in range(6):
+        give_account_key(staff(f"many-{n}", StaffGroup.MODERATOR)[0], PASSWORD)
+
+    assert queries() == few

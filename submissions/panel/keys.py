@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from submissions import custody
 from submissions.keys import keyring
-from submissions.models import Secret, StaffKey, StrOrPromise
+from submissions.models import Secret, StrOrPromise
 from submissions.staff import StaffGroup
 
 SECRET_NAMES: dict[str, StrOrPromise] = {
@@ -56,8 +56,11 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     held = {kind for kind, _ in custody.secrets_of(keyring())}
     accounts = []
     people = User.objects.filter(is_active=True, groups__name__in=list(custody.HOLDS)).distinct()
-    for person in people.order_by("username").prefetch_related("groups", "key_grants"):
-        stored = StaffKey.objects.filter(user=person).exclude(public_key=b"").first()
+    listed = people.order_by("username").select_related("staff_key")
+    for person in listed.prefetch_related("groups", "key_grants"):
+        stored = getattr(person, "staff_key", None)
+        if stored is not None and not stored.public_key:
+            stored = None  # carried over, not signed in since
         granted = {grant.secret for grant in person.key_grants.all()}
         should = custody.holds(person)
         accounts.append(
