@@ -16,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from submissions.choices import AgeGroup, Consent, Language, Region, Status, Teller, ViolenceForm
-from submissions.export import SEVERAL, WITHHELD, generalize, iso_week
+from submissions.export import (
+    HEADER,
+    LEVELS,
+    SEVERAL,
+    WITHHELD,
+    Generalization,
+    Key,
+    iso_week,
+    shown_at,
+)
 from submissions.models import AuditEvent, Testimony
 
 # Three weeks from the first day of the Astana installation, across a month's end.
@@ -38,8 +47,10 @@ EXPORTED = (
 forms = st.sets(st.sampled_from(ViolenceForm.values), max_size=3).map(
     lambda chosen: ",".join(sorted(chosen))
 )
+# Days across two month ends and a year's end, where ISO week 1 of 2025 begins in 2024.
+SPREAD = DAYS + [date(2024, 12, 20) + timedelta(days=n) for n in range(21)]
 row = st.tuples(
-    st.sampled_from(DAYS),
+    st.sampled_from(SPREAD),
     st.sampled_from(Language.values),
     forms,
     st.sampled_from(AGES),
@@ -78,12 +89,48 @@ def generalizes(original: tuple[str, ...], shown: tuple[str, ...]) -> bool:
     return all(value in options for value, options in zip(shown, allowed, strict=True))
 
 
+def all_at_once(counts: Counter[Key], k: int) -> dict[Key, Key | None]:
+    """The rule as it reads, over every combination at once, level after level: a
+    combination takes the first level at which what it shows is shared by at least k
+    rows, counting those shown as the same at an earlier level; the rest are left out.
+    What ``Generalization`` must decide, week by week."""
+    shown: dict[Key, Key | None] = {}
+    settled: Counter[Key] = Counter()
+    pending = dict(counts)
+    for level in LEVELS:
+        show_key = shown_at(level)
+        targets = {key: show_key(key) for key in pending}
+        candidates: Counter[Key] = Counter()
+        for key, target in targets.items():
+            candidates[target] += pending[key]
+        reached = {
+            key: target
+            for key, target in targets.items()
+            if settled[target] + candidates[target] >= k
+        }
+        for key, target in reached.items():
+            shown[key] = target
+            settled[target] += pending.pop(key)
+    shown.update(dict.fromkeys(pending))
+    return shown
+
+
+def generalize(counts: Counter[Key], k: int) -> tuple[dict[Key, Key | None], Generalization]:
+    """``Generalization`` given the combinations week by week, as the export's plan
+    reads them; what it shows for each."""
+    generalization = Generalization(k)
+    for key in sorted(counts):  # ISO weeks as text sort in time order
+        generalization.add(key, counts[key])
+    generalization.finish()
+    return {key: generalization.shown(key) for key in counts}, generalization
+
+
 @settings(max_examples=400, deadline=None)
 @given(data_sets, st.integers(min_value=2, max_value=6))
 def test_every_shown_combination_is_shared_by_at_least_k_rows(rows, k):
     counts = Counter((iso_week(day), *rest) for day, *rest in rows)
 
-    shown = generalize(counts, k)
+    shown, generalization = generalize(counts, k)
 
     assert shown.keys() == counts.keys()
     groups: Counter[tuple[str, ...]] = Counter()
@@ -101,6 +148,27 @@ def test_every_shown_combination_is_shared_by_at_least_k_rows(rows, k):
     for consent in Consent.values:
         left = sum(n for key, n in counts.items() if shown[key] is None and key[-1] == consent)
         assert left < k
+    # Decided week by week, exactly as the rule decides over everything at once.
+    assert shown == all_at_once(counts, k)
+    assert generalization.suppressed == suppressed
+    assert generalization.rows == len(rows)
+    changed = Counter()
+    for original, n in counts.items():
+        if shown[original] is not None:
+            for name, given, exported in zip(HEADER[1:8], original, shown[original], strict=True):
+                changed[name] += n if given != exported else 0
+    assert dict(zip(HEADER[1:8], generalization.generalized, strict=True)) == {
+        name: changed[name] for name in HEADER[1:8]
+    }
+
+
+def test_combinations_out_of_time_order_are_refused():
+    generalization = Generalization(2)
+    generalization.add(("2023-W47", "ru", "", "", "", "", "quote"), 1)
+    generalization.add(("2023-W48", "ru", "", "", "", "", "quote"), 1)
+
+    with pytest.raises(ValueError, match="week by week"):
+        generalization.add(("2023-W47", "kk", "", "", "", "", "quote"), 1)
 
 
 @pytest.mark.django_db
