@@ -346,7 +346,11 @@ def fetched(queryset: QuerySet, chunk: int = 2000) -> Iterator[tuple]:
     connection = database.connection
     name = f"untold_export_{secrets.token_hex(4)}"
     # Outside a transaction a cursor must be held past the commit that ends its query.
-    with connection.cursor(name, binary=True, withhold=connection.autocommit) as cursor:
+    # Errors come as Django's, as through any of its cursors.
+    with (
+        database.wrap_database_errors,
+        connection.cursor(name, binary=True, withhold=connection.autocommit) as cursor,
+    ):
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk):
             yield from rows

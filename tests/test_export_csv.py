@@ -289,6 +289,22 @@ def test_the_command_leaves_the_permissions_of_what_is_not_a_file_alone(sample, 
     assert rows(received[0])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_plan_and_the_file_outside_any_transaction(settings):
+    """The export page's preview plans in autocommit, outside the export's snapshot; on
+    PostgreSQL its cursor must outlive the commit that ends its query."""
+    settings.UNTOLD_EXPORT_K = 2
+    Testimony.objects.bulk_create(
+        [sealed(f"text {n}", day=MONDAY + timedelta(days=7 * (n % 3))) for n in range(6)]
+    )
+
+    plan = ExportPlan.build(Testimony.objects.exportable(), k=2)
+    written = b"".join(plan.stream(bom=False))
+
+    assert (plan.rows, plan.suppressed) == (6, 0)
+    assert sorted(row["text"] for row in rows(written)) == [f"text {n}" for n in range(6)]
+
+
 # --- flat memory -----------------------------------------------------------------------
 
 
