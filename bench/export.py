@@ -164,9 +164,9 @@ def export() -> dict:
 
 
 def max_rss_kb() -> int:
-    import resource
+    from bench.memory import high_water_kib
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return high_water_kib()
 
 
 # --- the orchestrating process ---------------------------------------------------------

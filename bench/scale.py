@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import submit  # noqa: E402
+from bench.memory import high_water_kib  # noqa: E402
 from bench.shuffle import Writer  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("UNTOLD_BENCH_SCALE_ROWS", "100000,1000000").split(",")]
@@ -395,8 +396,6 @@ def seq_scans(plan: object) -> Iterator[str]:
 def export_child(mode: str, result_path: str) -> None:
     """``idle``: load what an export loads and open the database; ``export``: then run
     ``export_testimonies`` to stdout (which the parent sends nowhere)."""
-    import resource
-
     django_setup()
     from django.db import connection
 
@@ -415,7 +414,7 @@ def export_child(mode: str, result_path: str) -> None:
         call_command("export_testimonies", output="-")
         sys.stdout.flush()
         seconds = time.perf_counter() - began
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = high_water_kib()
     Path(result_path).write_text(json.dumps({"seconds": seconds, "max_rss_kb": peak}))
 
 

@@ -117,3 +117,21 @@ def test_the_purge_deletes_in_batches_until_nothing_is_left(campaign):
     assert deleted == 7
     assert Testimony.objects.count() == 0
     assert AuditEvent.objects.get(action=AuditEvent.Action.PURGED).detail == {"count": 7}
+
+
+@pytest.mark.django_db
+def test_the_purge_on_postgresql_goes_a_page_at_a_time_until_nothing_is_left(campaign, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's pages")
+    monkeypatch.setattr(maintenance, "PURGE_PAGES", 1)
+    for n in range(40):
+        new_testimony("Он запирал меня дома. " * 20 + str(n), language="ru")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT (ctid::text::point)[0]) FROM submissions_testimony")
+        pages = cursor.fetchone()[0]
+
+    deleted = maintenance.purge(actor="cron")
+
+    assert pages > 2, "the rows lie on several pages"
+    assert deleted == 43
+    assert Testimony.objects.count() == 0
