@@ -117,14 +117,18 @@ def database_env(url: str, **extra: str) -> dict[str, str]:
 
 
 def manage(url: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    """``manage.py args`` on ``url``; what it said on stderr is printed if it fails."""
+    done = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         env=database_env(url, **extra),
         cwd=ROOT,
-        check=True,
         capture_output=True,
         text=True,
     )
+    if done.returncode:
+        print(done.stderr[-4000:], file=sys.stderr)
+        done.check_returncode()
+    return done
 
 
 def admin(sql: str, url: str = f"{PG_SERVER}/postgres") -> list[tuple]:

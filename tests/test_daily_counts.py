@@ -9,9 +9,12 @@ when DATABASE_URL names one.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
+import psycopg
 import pytest
 import time_machine
 from django.db import connection
@@ -150,3 +153,63 @@ def test_the_counts_are_kept_by_the_table_s_own_triggers_on_postgresql():
         "submissions_count_insert",
         "submissions_count_update",
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's row locks")
+def test_every_statement_locks_the_counts_in_one_order_so_two_cannot_deadlock():
+    """A statement that changes many counts takes their row locks in (day, answer, value)
+    order: held up at the first, it holds none of the others. Two statements taking
+    them in different orders (a purge's batch, a story stored for a counted day) can
+    each hold what the other waits for, which PostgreSQL ends as a deadlock."""
+    for days_ago in (1, 2, 3):
+        for language, region, age in (("kk", "KG", "25_34"), ("ru", "KZ-71", ""), ("en", "", "")):
+            arrive(days_ago, language=language, region=region, age_group=age)
+    shown_counts()  # counts every ended day
+    settings = connection.settings_dict
+    conninfo = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+        "password": settings["PASSWORD"],
+    }
+    with (
+        psycopg.connect(**conninfo) as holder,
+        psycopg.connect(**conninfo, autocommit=True) as deleter,
+        psycopg.connect(**conninfo) as prober,
+    ):
+        keys = holder.execute(
+            "SELECT id FROM submissions_dailycount ORDER BY day, answer, value"
+        ).fetchall()
+        first, rest = keys[0][0], [key for (key,) in keys[1:]]
+        holder.execute("SELECT 1 FROM submissions_dailycount WHERE id = %s FOR UPDATE", [first])
+        # Deleting every story changes every count, the held one first if in order.
+        deleting = threading.Thread(
+            target=deleter.execute, args=("DELETE FROM submissions_testimony",)
+        )
+        deleting.start()
+        for _ in range(100):
+            waiting = prober.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'DELETE FROM submissions_testimony%%'"
+            ).fetchone()[0]
+            prober.rollback()
+            if waiting:
+                break
+            time.sleep(0.05)
+        locked_by_the_delete = []
+        for key in rest:
+            try:
+                prober.execute(
+                    "SELECT 1 FROM submissions_dailycount WHERE id = %s FOR UPDATE NOWAIT", [key]
+                )
+            except psycopg.errors.LockNotAvailable:
+                locked_by_the_delete.append(key)
+            prober.rollback()
+        holder.rollback()
+        deleting.join(timeout=30)
+
+    assert waiting, "the delete waited for the held count"
+    assert len(rest) > 10
+    assert locked_by_the_delete == []
+    assert not Testimony.objects.exists()
