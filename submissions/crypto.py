@@ -41,7 +41,7 @@ import binascii
 import hashlib
 import os
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -140,12 +140,9 @@ def private_key_from_pem(pem: bytes, passphrase: bytes | None = None) -> X25519P
     return private_key
 
 
-CONTEXT = b"untold|"
-
-
 def context(record_id: UUID, field_name: str) -> bytes:
     """What binds a value to its place: the record's UUID and the field's name."""
-    return CONTEXT + record_id.bytes + b"|" + field_name.encode("ascii")
+    return b"untold|" + record_id.bytes + b"|" + field_name.encode("ascii")
 
 
 def pad(text: str) -> bytes:
@@ -338,35 +335,23 @@ class Keyring:
         return header + nonce + body
 
     def open_campaign(self, sealed: bytes, *, record_id: UUID, field_name: str) -> str:
-        return self.campaign_opener(field_name)(sealed, record_id)
-
-    def campaign_opener(self, field_name: str) -> Callable[[bytes, UUID], str]:
-        """``open_campaign`` for one field, as a function of (sealed, record id): what
-        does not change from value to value is worked out once (the export opens
-        hundreds of thousands of campaign texts in a row)."""
-        ciphers, where = self.ciphers, b"|" + field_name.encode("ascii")
+        sealed = bytes(sealed)
+        if sealed[:HEADER_LENGTH] != CAMPAIGN_V1:
+            raise SealError("not a sealed campaign value (unknown header)")
         header_end = HEADER_LENGTH + KEY_ID_LENGTH
-        body_start = header_end + NONCE_LENGTH
-
-        def open_one(sealed: bytes, record_id: UUID) -> str:
-            sealed = bytes(sealed)
-            header = sealed[:header_end]
-            if header[:HEADER_LENGTH] != CAMPAIGN_V1:
-                raise SealError("not a sealed campaign value (unknown header)")
-            if len(sealed) < body_start + TAG_LENGTH:
-                raise SealError("the sealed value is truncated")
-            key = ciphers.get(header[HEADER_LENGTH:]) or self._campaign_key(header[HEADER_LENGTH:])
-            try:
-                padded = key.decrypt(
-                    sealed[header_end:body_start],
-                    sealed[body_start:],
-                    header + CONTEXT + record_id.bytes + where,
-                )
-            except InvalidTag:
-                raise SealError("the campaign text was altered or belongs elsewhere") from None
-            return unpad(padded)
-
-        return open_one
+        if len(sealed) < header_end + NONCE_LENGTH + TAG_LENGTH:
+            raise SealError("the sealed value is truncated")
+        header = sealed[:header_end]
+        key = self._campaign_key(header[HEADER_LENGTH:])
+        nonce, body = (
+            sealed[header_end : header_end + NONCE_LENGTH],
+            sealed[header_end + NONCE_LENGTH :],
+        )
+        try:
+            padded = key.decrypt(nonce, body, header + context(record_id, field_name))
+        except InvalidTag:
+            raise SealError("the campaign text was altered or belongs elsewhere") from None
+        return unpad(padded)
 
 
 def generate_private_key() -> X25519PrivateKey:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -137,13 +137,9 @@ LEVELS: tuple[tuple[Callable[[str], str], ...], ...] = (
 )
 
 
-def at_level(key: Key, level: tuple[Callable[[str], str], ...]) -> Key:
-    return cast(Key, tuple(show(value) for show, value in zip(level, key, strict=True)))
-
-
 def shown_at(level: tuple[Callable[[str], str], ...]) -> Callable[[Key], Key]:
-    """``at_level`` for one level, as one function: the columns it shows as they are
-    are copied, and each value of the others is generalized once. Combinations are
+    """What ``level`` shows for a combination, as one function: the columns it shows as
+    they are are copied, and each value of the others is generalized once. Combinations are
     nearly as many as rows, and this is most of the plan's work (at 1,000,000 rows it
     took the plan from 21 s to 5 s, bench/scale.py)."""
     changed: list[tuple[int, Callable[[str], str], dict[str, str]]] = [
@@ -187,23 +183,23 @@ class Generalization:
     combination is shared by at least k rows; the rest are left out.
 
     A combination takes the first level at which what it shows is shared by at least k
-    rows, counting those already shown as the same at an earlier level. Rows with the
-    same combination are always treated alike, so whole combinations move up together;
-    one that reaches k at some level joins whatever already stands there, which only
-    makes that group larger.
+    rows. Rows with the same combination are always treated alike, so whole
+    combinations move up together. No level shows a combination as an earlier level
+    showed another (each step shows a column in a form no earlier level shows), so a
+    group never joins one shown before it; tests/test_k_anonymity.py checks the result
+    against the rule that would count such a group.
 
     Combinations are given week by week (``add``, in time order). Each week is settled
     up to the levels that show the week as soon as the next begins, each month up to
     the levels that show the month; what is left meets at the last level. Memory holds
     one week's combinations, one month's groups, and what was shown at each level: at
-    most about two entries for every k rows, however many combinations there are."""
+    most one entry for every k rows, however many combinations there are."""
 
     def __init__(self, k: int) -> None:
         self.k = k
         self.steps = [shown_at(step) for step in STEPS]
-        # What each level shows for at least k rows, and how many rows it shows as each.
+        # What each level shows for at least k rows.
         self.reached: list[set[Key]] = [set() for _ in LEVELS]
-        self.settled: dict[Key, int] = {}
         self.values: dict[str, str] = {}
         self.rows = 0
         self.suppressed = 0
@@ -251,8 +247,7 @@ class Generalization:
         for level in range(MONTHLY.stop, len(LEVELS)):
             self.last = self._settle(self.last, level)
         self.suppressed = sum(group[0] for group in self.last.values())
-        # Only planning needs the counts: what is shown is in ``reached``.
-        self.last, self.settled = {}, {}
+        self.last = {}
         return self
 
     def _end_week(self) -> None:
@@ -289,13 +284,11 @@ class Generalization:
                 into[2] += group[2]
         waiting: dict[Key, list[int]] = {}
         for target, group in merged.items():
-            rows = self.settled.get(target, 0) + group[0]
-            if rows >= self.k:
+            if group[0] >= self.k:
                 # Kept until the export ends: its values are shared with every other
                 # kept target, not the database's copies (which made up most of the
                 # plan's memory at 1,000,000 rows).
                 target = cast(Key, tuple(self.values.setdefault(value, value) for value in target))
-                self.settled[target] = rows
                 self.reached[level].add(target)
                 self._count_generalized(level, group)
             else:
@@ -356,6 +349,23 @@ def fetched(queryset: QuerySet, chunk: int = 2000) -> Iterator[tuple]:
             yield from rows
 
 
+class Memo(dict[Any, str]):
+    """``function``'s result for each argument, worked out the first time it is asked
+    for: the export's repeated values (days, shown answers) cost one dict lookup a row."""
+
+    def __init__(self, function: Callable[[Any], str]) -> None:
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, argument: Any) -> str:
+        result = self[argument] = self.function(argument)
+        return result
+
+
+def week_of(day: date | str) -> str:
+    return iso_week(as_date(day))
+
+
 def as_date(day: date | str) -> date:
     return day if isinstance(day, date) else date.fromisoformat(day)
 
@@ -384,13 +394,10 @@ class ExportPlan:
         # Counting rows, not ids, lets PostgreSQL answer from the exportable index alone,
         # in its order (0.4 s instead of 1.9 s at 1,000,000 testimonies).
         grouped = queryset.values_list(*COLUMNS).annotate(n=Count("*")).order_by(COLUMNS[0])
-        weeks: dict[date | str, str] = {}
+        weeks = Memo(week_of)
         add = generalization.add
         for day, language, forms, age, region, teller, consent, n in fetched(grouped):
-            week = weeks.get(day)
-            if week is None:
-                week = weeks[day] = iso_week(as_date(day))
-            add((week, language, forms, age, region, teller, consent), n)
+            add((weeks[day], language, forms, age, region, teller, consent), n)
         generalization.finish()
         return cls(
             queryset,
@@ -410,13 +417,12 @@ class ExportPlan:
         them back in a random order; and how many campaign texts failed to open. Each
         campaign text is opened once, here."""
         ring = ring or keyring()
-        weeks: dict[date | str, str] = {}
+        weeks = Memo(week_of)
         # Each shown value as its quoted cell: a few hundred values, repeated in every
         # row (forms of violence apart: they are shown joined with "; ").
-        cell: dict[str, str] = {}
-        forms_cell: dict[str, str] = {}
+        cell = Memo(quoted_cell)
+        forms_cell = Memo(lambda forms: quoted_cell(forms.replace(",", "; ")))
         shown = self.generalization.shown
-        open_text = ring.campaign_opener(CAMPAIGN_TEXT_FIELD)
         spool = ShuffledSpool(max(1, self.rows // BUCKET_ROWS))
         add = spool.add
         unopened = 0
@@ -425,29 +431,25 @@ class ExportPlan:
             # A few hundred rows at a time: each carries its campaign text.
             for row in fetched(rows, chunk=FETCH_ROWS):
                 record_id, day, language, forms, age, region, teller, consent, sealed = row
-                week = weeks.get(day)
-                if week is None:
-                    week = weeks[day] = iso_week(as_date(day))
-                key = shown((week, language, forms, age, region, teller, consent))
+                key = shown((weeks[day], language, forms, age, region, teller, consent))
                 if key is None:
                     continue
+                # Forms of violence are the third column.
                 cells = ",".join(
                     [
-                        cell.get(key[0]) or cell.setdefault(key[0], quoted_cell(key[0])),
-                        cell.get(key[1]) or cell.setdefault(key[1], quoted_cell(key[1])),
-                        forms_cell.get(key[2])
-                        or forms_cell.setdefault(key[2], quoted_cell(key[2].replace(",", "; "))),
-                        cell.get(key[3]) or cell.setdefault(key[3], quoted_cell(key[3])),
-                        cell.get(key[4]) or cell.setdefault(key[4], quoted_cell(key[4])),
-                        cell.get(key[5]) or cell.setdefault(key[5], quoted_cell(key[5])),
-                        cell.get(key[6]) or cell.setdefault(key[6], quoted_cell(key[6])),
+                        cell[key[0]],
+                        cell[key[1]],
+                        forms_cell[key[2]],
+                        *map(cell.__getitem__, key[3:]),
                     ]
                 )
                 if consent != Consent.QUOTE:
                     add(f'{cells},""\r\n'.encode())
                     continue
                 try:
-                    text = open_text(sealed, as_uuid(record_id))
+                    text = ring.open_campaign(
+                        sealed, record_id=as_uuid(record_id), field_name=CAMPAIGN_TEXT_FIELD
+                    )
                 except SealError:
                     unopened += 1
                     continue
@@ -476,15 +478,6 @@ class ExportPlan:
                         parts, size = [], 0
             if parts:
                 yield b"".join(parts)
-
-    def stream(self, *, bom: bool = True, ring: Keyring | None = None) -> Iterator[bytes]:
-        """Both passes as one: the CSV, or CannotExport before its first byte if any
-        campaign text fails to open."""
-        spool, unopened = self.spool(ring)
-        if unopened:
-            spool.close()
-            raise CannotExport(unopened)
-        return self.written(spool, bom=bom)
 
 
 class CannotExport(Exception):

@@ -529,18 +529,25 @@ def purge(*, actor: str, batch_size: int = PURGE_BATCH) -> int:
     while Testimony.objects.exists():
         if connection.vendor == "postgresql":
             deleted += purge_pages(connection)
-            continue
-        last = None
-        while True:
-            batch = Testimony.objects.order_by("id")
-            if last is not None:
-                batch = batch.filter(id__gt=last)
-            ids = list(batch.values_list("id", flat=True)[:batch_size])
-            if not ids:
-                break
-            last = ids[-1]
-            deleted += Testimony.objects.filter(id__in=ids).delete()[0]
+        else:
+            deleted += purge_ids(batch_size)
     return deleted
+
+
+def purge_ids(batch_size: int) -> int:
+    """Delete the testimonies there are now, ``batch_size`` per transaction in id order;
+    rows written meanwhile below the last id passed are left for the caller's next
+    round."""
+    deleted, last = 0, None
+    while True:
+        batch = Testimony.objects.order_by("id")
+        if last is not None:
+            batch = batch.filter(id__gt=last)
+        ids = list(batch.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        last = ids[-1]
+        deleted += Testimony.objects.filter(id__in=ids).delete()[0]
 
 
 def purge_pages(connection: BaseDatabaseWrapper) -> int:

@@ -71,3 +71,13 @@ def test_the_order_is_random_and_differs_between_spools():
 def test_a_spool_needs_a_bucket():
     with pytest.raises(ValueError, match="at least one bucket"):
         ShuffledSpool(0)
+
+
+def test_the_file_has_no_name_on_disk_and_is_gone_once_closed():
+    spool = spooled(RECORDS, 3)
+    descriptor = spool.file.fileno()
+
+    assert os.fstat(descriptor).st_nlink == 0  # unlinked as soon as it was made
+    spool.close()
+    with pytest.raises(OSError):
+        os.fstat(descriptor)
