@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.cache import caches
+from django.utils import translation
 
 from submissions import crypto
 from submissions.keys import configured_keys
@@ -122,6 +124,15 @@ def log_records() -> Iterator[list[logging.LogRecord]]:
     """Every log record made during the test, from every logger (tests/logs.py)."""
     with recorded() as records:
         yield records
+
+
+@pytest.fixture(autouse=True)
+def no_language_left_over():
+    """A request's language stays active in its thread after the test client's
+    response: a test must start in the default language, whatever ran before it."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
