@@ -28,13 +28,18 @@ arithmetic are owned here, so that the runtime and the configuration check
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import ipaddress
 import logging
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
@@ -42,6 +47,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
+from redis import ConnectionPool
+from redis.exceptions import NoScriptError
 
 from submissions.campaign import campaign_today
 
@@ -61,6 +68,7 @@ class Rate:
         return (int(now) // self.seconds + 1) * self.seconds
 
 
+@functools.cache  # a handful of rates, from the settings, parsed on every request
 def parse_rate(text: str) -> Rate:
     """A rate such as ``10/h`` or ``5/15m``; raises ValueError for anything else,
     including a zero count or a zero period (``10/0m``)."""
@@ -98,8 +106,16 @@ def daily_hmac(purpose: str, value: str) -> str:
     """HMAC-SHA256 of ``value`` under a key derived from SECRET_KEY, the purpose and the
     campaign's date: it changes at midnight in the campaign's zone, and reversing it
     needs the server's secret."""
-    day = campaign_today().isoformat()
-    return salted_hmac(f"untold.{purpose}|{day}", value, algorithm="sha256").hexdigest()
+    mac = daily_mac(purpose, campaign_today().isoformat(), settings.SECRET_KEY).copy()
+    mac.update(value.encode())
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def daily_mac(purpose: str, day: str, secret: str) -> hmac.HMAC:
+    """The day's HMAC, keyed and fed nothing yet: Django's ``salted_hmac`` derives its
+    key anew at every call, on the path of every submission."""
+    return salted_hmac(f"untold.{purpose}|{day}", b"", secret=secret, algorithm="sha256")
 
 
 def client_key(request: HttpRequest) -> str:
@@ -174,21 +190,58 @@ def check(
 
     If the cache cannot be reached the request is let through (failing open keeps
     testimonies coming) and the log says so without any client detail."""
+    with counting(request, group, own=own, site=site, spend=spend, now=now) as counted:
+        pass
+    return counted.limited
+
+
+@dataclass
+class Counted:
+    """What ``counting`` found, once its block has run: the wait, if a limit is full."""
+
+    limited: Limited | None = None
+
+
+@contextmanager
+def counting(
+    request: HttpRequest,
+    group: str,
+    *,
+    own: Sequence[tuple[str, str]],
+    site: str,
+    spend: bool = True,
+    now: float | None = None,
+) -> Iterator[Counted]:
+    """``check``, with the cache at work while the block runs: the count is sent on
+    entry and its answer read on exit, into the yielded ``Counted``. The block must not
+    act on anything the count decides (store, sign in); it may prepare, such as sealing
+    a story, which takes about as long as the cache's answer takes to arrive."""
     now = time.time() if now is None else now
     mine = [Counter.of(group, rate, value, now) for value, rate in own]
     everyone = Counter.of(group, site, "site", now)
+    counted = Counted()
     try:
-        counts = count(mine, everyone, spend=spend)
-    except Exception as error:  # any cache failure: fail open, as the docstring says
+        answer = send(mine, everyone, spend=spend)
+    except Exception as error:  # any cache failure: fail open, as check's docstring says
         logger.warning("rate limit skipped: cache unavailable (%s)", type(error).__name__)
-        return None
+        yield counted
+        return
+    try:
+        yield counted
+    except BaseException:
+        answer.abandon()
+        raise
+    try:
+        counts = answer.read()
+    except Exception as error:  # as above
+        logger.warning("rate limit skipped: cache unavailable (%s)", type(error).__name__)
+        return
     # In a window's last second the time left is 0: never tell anyone to retry at once.
     waits = [c.seconds_left for c, n in zip(mine, counts, strict=False) if n > c.limit]
     if waits:
-        return Limited(retry_after=max(waits))
-    if spend and counts[-1] > everyone.limit:
-        return Limited(retry_after=everyone.seconds_left, site_wide=True)
-    return None
+        counted.limited = Limited(retry_after=max(waits))
+    elif spend and counts[-1] > everyone.limit:
+        counted.limited = Limited(retry_after=everyone.seconds_left, site_wide=True)
 
 
 def forgive(group: str, *, own: Sequence[tuple[str, str]], site: str, now: float) -> None:
@@ -209,10 +262,12 @@ def forgive(group: str, *, own: Sequence[tuple[str, str]], site: str, now: float
 
 
 # One command (EVALSHA): one round trip, atomic, and far less client work than a
-# pipeline. KEYS are the request's own counters, then the site's; ARGV holds, for
-# each, the seconds left in its window and its limit, then whether the request spends
-# the site's budget. The site counter is touched only when the request spends it and
-# is within every one of its own limits. Each new counter expires at its window's end.
+# pipeline. It is sent before the request's other work and its answer read after it
+# (``counting``), so that the round trip costs the request little. KEYS are the
+# request's own counters, then the site's; ARGV holds, for each, the seconds left in its
+# window and its limit, then whether the request spends the site's budget. The site
+# counter is touched only when the request spends it and is within every one of its own
+# limits. Each new counter expires at its window's end.
 COUNT_SCRIPT = """
 local counts, over = {}, false
 for i = 1, #KEYS - 1 do
@@ -230,22 +285,72 @@ return counts
 """
 
 
-def count(mine: Sequence[Counter], everyone: Counter, *, spend: bool) -> list[int]:
+COUNT_SHA = hashlib.sha1(COUNT_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
+
+
+class Answer(Protocol):
+    def read(self) -> list[int]: ...
+    def abandon(self) -> None: ...
+
+
+def send(mine: Sequence[Counter], everyone: Counter, *, spend: bool) -> Answer:
     """Add one to each of the request's own counters and, if it is within all of their
-    limits and spends the site's budget, to the site's; return the counts, the site's
-    last (0 when untouched)."""
+    limits and spends the site's budget, to the site's. The answer, read later, is the
+    counts, the site's last (0 when untouched)."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        redis = get_redis_connection("default")
         counters = [*mine, everyone]
         keys = [cache.make_key(c.key) for c in counters]
         args = [value for c in counters for value in (c.seconds_left, c.limit)] + [int(spend)]
-        counts = redis.register_script(COUNT_SCRIPT)(keys=keys, args=args, client=redis)
-        return [int(n) for n in counts]
-    # Local memory (development and tests): the same counting, key by key.
+        return RedisAnswer(get_redis_connection("default").connection_pool, keys, args)
+    # Local memory (development and tests): the same counting, key by key, at once.
     counts = [increment(cache, c) for c in mine]
     over = any(n > c.limit for c, n in zip(mine, counts, strict=True))
-    return [*counts, 0 if over or not spend else increment(cache, everyone)]
+    return Known([*counts, 0 if over or not spend else increment(cache, everyone)])
+
+
+@dataclass
+class Known:
+    counts: list[int]
+
+    def read(self) -> list[int]:
+        return self.counts
+
+    def abandon(self) -> None:
+        pass
+
+
+class RedisAnswer:
+    """The script, sent on a connection of the pool's own; the connection goes back to
+    the pool once its answer is read, or closed if it never will be (a connection
+    with an answer waiting would hand it to the next command)."""
+
+    def __init__(self, pool: ConnectionPool, keys: list[str], args: list[int]) -> None:
+        self.pool, self.command = pool, (len(keys), *keys, *args)
+        self.connection = pool.get_connection()
+        try:
+            self.connection.send_command("EVALSHA", COUNT_SHA, *self.command)
+        except BaseException:
+            self.abandon()
+            raise
+
+    def read(self) -> list[int]:
+        try:
+            try:
+                counts = self.connection.read_response()
+            except NoScriptError:  # the server restarted: teach it the script, once
+                self.connection.send_command("EVAL", COUNT_SCRIPT, *self.command)
+                counts = self.connection.read_response()
+        except BaseException:
+            self.connection.disconnect()
+            raise
+        finally:
+            self.pool.release(self.connection)
+        return [int(n) for n in counts]
+
+    def abandon(self) -> None:
+        self.connection.disconnect()
+        self.pool.release(self.connection)
 
 
 def increment(cache: BaseCache, counter: Counter) -> int:

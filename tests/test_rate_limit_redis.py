@@ -25,8 +25,11 @@ import pytest
 import redis
 import time_machine
 from django.db import connection
+from django.test import RequestFactory
 
+from submissions import ratelimit
 from submissions.models import Testimony
+from submissions.ratelimit import client_key
 from tests.servers import Answer, Browser, gunicorn, manage, server_env, story_fields
 
 # With REDIS_URL set (CI: database 15, the suite's own) that database is used; without
@@ -164,3 +167,37 @@ def test_a_counter_expires_at_its_windows_end_not_an_hour_after_its_first_reques
     keys = [key for key in redis_client.scan_iter() if b":10/h:" in key]
     assert keys and all(f":{end}:".encode() in key for key in keys), keys
     assert all(43 * 60 - 5 <= redis_client.ttl(key) <= 43 * 60 for key in keys)
+
+
+@pytest.fixture
+def redis_cache(redis_db, settings) -> redis.Redis:
+    """The real Redis as the default cache, as in production."""
+    url, client = redis_db
+    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}}
+    return client
+
+
+def one_a_day(request) -> dict[str, object]:
+    return {"own": [(client_key(request), "1/d")], "site": "100/d"}
+
+
+def test_a_count_whose_answer_was_never_read_answers_no_later_command(redis_cache):
+    # Given a count sent beside the request's other work, and that work failing,
+    request = RequestFactory().post("/en/", REMOTE_ADDR="198.51.100.7")
+    with pytest.raises(RuntimeError), ratelimit.counting(request, "submit", **one_a_day(request)):
+        raise RuntimeError("the sealing failed")
+
+    # the count was made (Redis ran it), and the next request over the same pool reads
+    # its own answer, not the one left unread: it is the client's second, over its limit.
+    assert ratelimit.check(request, "submit", **one_a_day(request)) is not None
+    assert redis_cache.ping()
+
+
+def test_the_count_works_after_redis_forgot_its_script(redis_cache):
+    # A restarted Redis has no scripts: the count teaches it the script and is still one
+    # round of counting, not skipped as if the cache were down.
+    request = RequestFactory().post("/en/", REMOTE_ADDR="198.51.100.8")
+    redis_cache.script_flush()
+    assert ratelimit.check(request, "submit", **one_a_day(request)) is None
+    redis_cache.script_flush()
+    assert ratelimit.check(request, "submit", **one_a_day(request)) is not None
