@@ -56,7 +56,8 @@ def up_to(step: str) -> Callable[[HttpRequest], HttpResponse]:
             return HttpResponse(status=400)
         if "sealing" not in parts:
             return save_plaintext(form.cleaned_data["text"], form.cleaned_data["consent"])
-        form.save(language="en")
+        testimony, _ = form.sealed(language="en")
+        testimony.save(force_insert=True)
         return HttpResponseRedirect("/en/thanks/")
 
     return view if "csrf" in parts else csrf_exempt(view)

@@ -3,7 +3,6 @@ and normalise; the views only decide what happens next."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,25 +32,30 @@ DAMAGED = _(
 SENT_TWICE = _("This answer was sent twice with different values. Please check it and send again.")
 
 
-class FixedChoices(forms.Field):
-    """For choice fields whose choices and widget never change: each form shares them
-    instead of deep-copying every choice, its lazy label and the widget (most of a form's
-    set-up cost, on the path of every submission). Never change such a field's widget
-    on a form instance: it is the class's."""
+class Shared(forms.Field):
+    """For fields whose widget (and choices) never change: each form shares them instead
+    of deep-copying the widget, its attributes, every choice and its lazy label (most of
+    a form's set-up cost, on the path of every submission). Never change such a field's
+    widget on a form instance: it is the class's."""
 
     def __deepcopy__(self, memo: dict) -> forms.Field:
-        result = copy.copy(self)
+        result = object.__new__(type(self))  # as copy.copy, without its generic protocol
+        result.__dict__.update(self.__dict__)
         memo[id(self)] = result
         result.error_messages = self.error_messages.copy()
         result.validators = self.validators[:]
         return result
 
 
-class FixedChoiceField(FixedChoices, forms.ChoiceField):
+class SharedCharField(Shared, forms.CharField):
     pass
 
 
-class FixedMultipleChoiceField(FixedChoices, forms.MultipleChoiceField):
+class SharedChoiceField(Shared, forms.ChoiceField):
+    pass
+
+
+class SharedMultipleChoiceField(Shared, forms.MultipleChoiceField):
     pass
 
 
@@ -168,13 +172,13 @@ class TestimonyForm(forms.Form):
     bound_field_class = DescribedBoundField
 
     # How her story may be used is asked first, before she writes it.
-    consent = FixedChoiceField(
+    consent = SharedChoiceField(
         label=_("How may the campaign use your story?"),
         choices=CONSENT_CHOICES,
         widget=DescribedRadioSelect(CONSENT_DESCRIPTIONS),
         error_messages={"required": _("Choose how your story may be used.")},
     )
-    text = forms.CharField(
+    text = SharedCharField(
         label=_("Your story"),
         strip=False,
         # No maxlength attribute: a browser would cut a pasted text silently. The
@@ -189,34 +193,34 @@ class TestimonyForm(forms.Form):
             ),
         },
     )
-    forms_of_violence = FixedMultipleChoiceField(
+    forms_of_violence = SharedMultipleChoiceField(
         label=_("What happened (optional, choose any)"),
         choices=ViolenceForm.choices,
         required=False,
         widget=DescribedCheckboxes(VIOLENCE_DESCRIPTIONS, in_label=True),
     )
-    age_group = FixedChoiceField(
+    age_group = SharedChoiceField(
         label=_("Age when it happened (optional)"),
         choices=[PREFER_NOT, *AgeGroup.choices],
         required=False,
         widget=forms.Select(attrs=QUIET),
     )
-    region = FixedChoiceField(
+    region = SharedChoiceField(
         label=_("Where it happened (optional)"),
         choices=[PREFER_NOT, *Region.choices],
         required=False,
         widget=GroupedSelect(attrs=QUIET),
     )
-    teller = FixedChoiceField(
+    teller = SharedChoiceField(
         label=_("Who is telling (optional)"),
         choices=[*Teller.choices, PREFER_NOT],
         required=False,
         widget=forms.RadioSelect,
     )
-    served = forms.CharField(widget=forms.HiddenInput, required=False)
+    served = SharedCharField(widget=forms.HiddenInput, required=False)
     # A honeypot: hidden from people by CSS and from screen readers by aria-hidden on its
     # wrapper; automated posters tend to fill every field.
-    website = forms.CharField(
+    website = SharedCharField(
         label=_("Leave this field empty"),
         required=False,
         widget=forms.TextInput(attrs={"tabindex": "-1", **QUIET}),
@@ -275,8 +279,8 @@ class TestimonyForm(forms.Form):
     def is_from_a_robot(self) -> bool:
         return bool(self.cleaned_data.get("website"))
 
-    def save(self, *, language: str) -> tuple[Testimony, str]:
-        """Seal and store the testimony; return it with its one-time receipt code."""
+    def sealed(self, *, language: str) -> tuple[Testimony, str]:
+        """The testimony, sealed and not yet stored, with its one-time receipt code."""
         data = self.cleaned_data
         testimony = Testimony(
             language=language,
@@ -289,7 +293,6 @@ class TestimonyForm(forms.Form):
         testimony.seal_text(data["text"])
         code = receipts.new_code()
         testimony.set_receipt_code(code)
-        testimony.save(force_insert=True)
         return testimony, code
 
 

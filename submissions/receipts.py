@@ -18,12 +18,14 @@ a story. That reveals nothing about any story: anyone can compute a check digit.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
+from django.utils.http import http_date
 
 DIGITS = 16
 RANDOM_DIGITS = DIGITS - 1
@@ -90,11 +92,13 @@ def hand_over(response: HttpResponse, code: str, *, paths: Iterable[tuple[str, s
     page, for ``COOKIE_MAX_AGE`` seconds from now. One cookie per language, all set at
     once: each page has its own path, and a cookie has one."""
     value = signing.Signer(salt=COOKIE_SALT).sign(code)
+    expires = http_date(time.time() + COOKIE_MAX_AGE)  # once for all: the same instant
     for language, path in paths:
         response.set_cookie(
             cookie_name(language),
             value,
             max_age=COOKIE_MAX_AGE,
+            expires=expires,
             path=path,
             secure=not settings.DEBUG,
             httponly=True,
