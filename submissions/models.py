@@ -140,9 +140,9 @@ class Testimony(models.Model):
         _("status"), max_length=10, choices=Status.choices, default=Status.NEW
     )
     sealed_campaign_text = models.BinaryField(null=True, blank=True, editable=False)
-    receipt_digest = models.CharField(
-        max_length=64, unique=True, null=True, blank=True, editable=False
-    )
+    # Unique by a constraint rather than unique=True, which on PostgreSQL adds a second,
+    # pattern-matching index that no lookup uses and every story would pay to update.
+    receipt_digest = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     objects = TestimonyQuerySet.as_manager()
 
@@ -167,6 +167,9 @@ class Testimony(models.Model):
                 condition=EXPORTABLE,
                 name="testimony_exportable",
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["receipt_digest"], name="testimony_receipt_digest")
         ]
         permissions = [
             ("view_original", _("Can read the original text")),

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 import time_machine
 from django.db import connection, models, transaction
-from django.db.utils import DatabaseError
+from django.db.utils import DatabaseError, IntegrityError
 
 from submissions import receipts
 from submissions.models import AuditEvent, Testimony
@@ -106,3 +106,22 @@ def test_audit_events_cannot_be_rewritten_in_the_database_either():
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM submissions_auditevent")
     assert AuditEvent.objects.get().actor == "campaign"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receipt_digest_is_unique_and_has_one_index():
+    """Every story inserts its digest, a random key, into each index on it: one unique
+    index is all a withdrawal's exact lookup needs (on PostgreSQL, unique=True would add
+    a second, for LIKE)."""
+    digest = receipts.digest("1234567890123456")
+    stored(receipt_digest=digest)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        stored(receipt_digest=digest)
+    stored(receipt_digest=None)
+    stored(receipt_digest=None)  # stories from before receipts, or from the bench
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Testimony._meta.db_table)
+    on_digest = [c for c in constraints.values() if c["columns"] == ["receipt_digest"]]
+    assert [c["unique"] for c in on_digest if c["index"] or c["unique"]] == [True]
+
