@@ -341,6 +341,13 @@ def prepare_shuffled_copy(connection: BaseDatabaseWrapper) -> None:
             f"CREATE TABLE {quote(SHUFFLED)} "
             f"(LIKE {quote(table)} INCLUDING DEFAULTS INCLUDING STORAGE)"
         )
+        # LIKE copies the columns' storage, not the table's own settings (a fillfactor or
+        # autovacuum threshold an administrator set): the copy takes them before its
+        # rows, which are written under them.
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [table])
+        (options,) = cursor.fetchone()
+        if options:
+            cursor.execute(f"ALTER TABLE {quote(SHUFFLED)} SET ({', '.join(options)})")
         cursor.execute(
             f"INSERT INTO {quote(SHUFFLED)} ({columns}) "  # noqa: S608
             f"SELECT {columns} FROM {quote(table)} ORDER BY random()"

@@ -311,6 +311,8 @@ def send(mine: Sequence[Counter], everyone: Counter, *, spend: bool) -> Answer:
 
 @dataclass
 class Known:
+    """Counts made already (local memory): the answer is there before it is read."""
+
     counts: list[int]
 
     def read(self) -> list[int]:

@@ -153,8 +153,8 @@ PROBE = "untold_grant_probe"
 
 
 def table_shape() -> dict[str, object]:
-    """The table's indexes and constraints (names and definitions) and the privileges
-    other roles hold on it, whole and per column."""
+    """The table's indexes and constraints (names and definitions), the privileges other
+    roles hold on it, whole and per column, and its storage settings."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'submissions_testimony'"
@@ -177,7 +177,19 @@ def table_shape() -> dict[str, object]:
             [PROBE],
         )
         columns = sorted(cursor.fetchall())
-    return {"indexes": indexes, "constraints": constraints, "grants": grants, "columns": columns}
+        cursor.execute(
+            "SELECT c.reloptions, array_agg((a.attname, a.attstorage)::text ORDER BY a.attname) "
+            "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+            "WHERE c.oid = 'submissions_testimony'::regclass GROUP BY c.reloptions"
+        )
+        storage = cursor.fetchone()
+    return {
+        "indexes": indexes,
+        "constraints": constraints,
+        "grants": grants,
+        "columns": columns,
+        "storage": storage,
+    }
 
 
 @postgresql_only
@@ -188,9 +200,14 @@ def test_the_table_keeps_its_indexes_constraints_and_grants():
         cursor.execute(f"CREATE ROLE {PROBE}")
         cursor.execute(f"GRANT INSERT, DELETE ON submissions_testimony TO {PROBE}")
         cursor.execute(f"GRANT SELECT (id, receipt_digest) ON submissions_testimony TO {PROBE}")
+        # As an administrator may tune the table: the shuffle's copy must keep it so.
+        cursor.execute(
+            "ALTER TABLE submissions_testimony SET (autovacuum_vacuum_scale_factor = 0.05)"
+        )
     try:
         before = table_shape()
         assert before["grants"] and before["columns"] and before["indexes"]
+        assert before["storage"][0] == ["autovacuum_vacuum_scale_factor=0.05"]
 
         shuffle()
 
@@ -199,6 +216,9 @@ def test_the_table_keeps_its_indexes_constraints_and_grants():
         with connection.cursor() as cursor:
             cursor.execute(f"REVOKE ALL ON submissions_testimony FROM {PROBE}")
             cursor.execute(f"DROP ROLE {PROBE}")
+            cursor.execute(
+                "ALTER TABLE submissions_testimony RESET (autovacuum_vacuum_scale_factor)"
+            )
 
 
 @postgresql_only

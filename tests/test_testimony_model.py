@@ -124,4 +124,3 @@ def test_a_receipt_digest_is_unique_and_has_one_index():
         constraints = connection.introspection.get_constraints(cursor, Testimony._meta.db_table)
     on_digest = [c for c in constraints.values() if c["columns"] == ["receipt_digest"]]
     assert [c["unique"] for c in on_digest if c["index"] or c["unique"]] == [True]
-
