@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import ipaddress
 import logging
 import re
@@ -44,13 +43,13 @@ from typing import Protocol
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest, HttpResponse
-from django.utils.crypto import salted_hmac
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 from redis import ConnectionPool
 from redis.exceptions import NoScriptError
 
 from submissions.campaign import campaign_today
+from submissions.macs import salted_hex
 
 logger = logging.getLogger("untold.ratelimit")
 
@@ -106,16 +105,7 @@ def daily_hmac(purpose: str, value: str) -> str:
     """HMAC-SHA256 of ``value`` under a key derived from SECRET_KEY, the purpose and the
     campaign's date: it changes at midnight in the campaign's zone, and reversing it
     needs the server's secret."""
-    mac = daily_mac(purpose, campaign_today().isoformat(), settings.SECRET_KEY).copy()
-    mac.update(value.encode())
-    return mac.hexdigest()
-
-
-@functools.lru_cache(maxsize=8)
-def daily_mac(purpose: str, day: str, secret: str) -> hmac.HMAC:
-    """The day's HMAC, keyed and fed nothing yet: Django's ``salted_hmac`` derives its
-    key anew at every call, on the path of every submission."""
-    return salted_hmac(f"untold.{purpose}|{day}", b"", secret=secret, algorithm="sha256")
+    return salted_hex(f"untold.{purpose}|{campaign_today().isoformat()}", value)
 
 
 def client_key(request: HttpRequest) -> str:

@@ -24,8 +24,9 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
-from django.utils.crypto import salted_hmac
 from django.utils.http import http_date
+
+from submissions.macs import salted_hex
 
 DIGITS = 16
 RANDOM_DIGITS = DIGITS - 1
@@ -80,7 +81,7 @@ def grouped(code: str) -> str:
 def digest(code: str) -> str:
     """HMAC-SHA256 of a receipt code under a key derived from SECRET_KEY: a code can be
     looked up, but the stored digest cannot be turned back into the code."""
-    return salted_hmac("untold.receipt-digest", code, algorithm="sha256").hexdigest()
+    return salted_hex("untold.receipt-digest", code)
 
 
 def cookie_name(language: str) -> str:
