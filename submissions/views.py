@@ -9,13 +9,12 @@ submission is stored whole or not at all, and every failure keeps her text on sc
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from functools import cache
 from typing import cast
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -94,11 +93,7 @@ def testimony_form(request: HttpRequest) -> HttpResponse:
     if testimony is None:  # from a robot
         return redirect("thanks")
     try:
-        # One INSERT is stored whole or not at all on its own, without the two extra
-        # round trips of BEGIN and COMMIT. Inside a transaction someone else opened (a
-        # test, or ATOMIC_REQUESTS) a savepoint keeps a failure here from poisoning it.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            testimony.save(force_insert=True)
+        testimony.store()
     except DatabaseError as error:
         # The class name only: the message could quote SQL parameters.
         logger.error("a testimony could not be saved: %s", type(error).__name__)

@@ -5,8 +5,9 @@ Redis. 50 people sending stories at once get a "thank you" exactly for each stor
 stored. Killed with SIGKILL mid-load and restarted, the server leaves only whole
 stories. With Redis gone, stories are still taken (the rate limit fails open and says
 so in the log without any client detail) and moderators keep working. With PostgreSQL
-gone, she gets a 503 page that keeps her text, and nothing is stored. A moderation
-server without the key a story was sealed to names the key id and shows no text.
+gone, she gets a 503 page that keeps her text, and nothing is stored; once it restarts,
+the next story is stored at once. A moderation server without the key a story was
+sealed to names the key id and shows no text.
 
 These tests stop servers, so each runs its own: a private PostgreSQL cluster (initdb
 into a temporary folder, one database per test cloned from a migrated template) and a
@@ -391,6 +392,27 @@ def test_with_postgresql_stopped_she_gets_a_503_with_her_text_and_nothing_is_sto
     assert "a testimony could not be saved: OperationalError" in log
     assert text.splitlines()[0] not in log
     assert fields["csrfmiddlewaretoken"] not in log
+
+
+def test_after_postgresql_restarts_the_next_story_is_stored_once(env, tmp_path, postgres, database):
+    # Given one worker whose connection to PostgreSQL stays open between requests
+    with gunicorn(env, tmp_path, workers=1) as server:
+        browser = Browser(server.url)
+        first = browser.post("/en/", story_fields(browser.get("/en/").body, "Before the restart."))
+        assert first.status == 302
+        fields = story_fields(browser.get("/en/").body, "After the restart.")
+
+        # When PostgreSQL restarts, ending that connection without the worker knowing
+        postgres.stop("fast")
+        postgres.start()
+
+        # Then her story is stored at the first try: the worker sends no health check
+        # before it, and finds the connection gone only when it sends the story
+        answer = browser.post("/en/", fields)
+        assert (answer.status, answer.headers.get("Location")) == (302, THANKS)
+    rows = stored(postgres, database)
+    assert sorted(row.text for row in rows) == ["After the restart.", "Before the restart."]
+    assert all(row.whole for row in rows)
 
 
 # --- Keys the moderation side does not hold ------------------------------------------------

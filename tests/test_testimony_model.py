@@ -12,7 +12,7 @@ from django.db.utils import DatabaseError, IntegrityError
 
 from submissions import receipts
 from submissions.models import AuditEvent, Testimony
-from tests.conftest import new_testimony
+from tests.conftest import another_connection, new_testimony
 
 
 def stored(**fields) -> Testimony:
@@ -124,3 +124,44 @@ def test_a_receipt_digest_is_unique_and_has_one_index():
         constraints = connection.introspection.get_constraints(cursor, Testimony._meta.db_table)
     on_digest = [c for c in constraints.values() if c["columns"] == ["receipt_digest"]]
     assert [c["unique"] for c in on_digest if c["index"] or c["unique"]] == [True]
+
+
+# --- Storing without a health check first (PostgreSQL's persistent connections) -----------
+
+
+def as_a_new_request_finds_its_connection_killed() -> None:
+    """The database ends this process's connection (a restart, an administrator) while
+    it sits idle between requests; the next request is the first to use it again."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL connections persist between requests")
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    with another_connection() as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    connection.close_if_unusable_or_obsolete()  # what ends every request
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_story_sent_on_a_connection_the_database_ended_is_stored_once():
+    stored()
+    as_a_new_request_finds_its_connection_killed()
+    testimony = new_testimony("Sent after the database restarted.", save=False)
+
+    testimony.store()
+
+    assert Testimony.objects.get(pk=testimony.pk).open_text() == (
+        "Sent after the database restarted."
+    )
+    assert Testimony.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_story_whose_first_insert_committed_before_the_connection_broke_is_kept_once():
+    testimony = new_testimony("The first INSERT got through.", save=False)
+    Testimony.objects.bulk_create([testimony])  # its first INSERT, committed
+    testimony._state.adding = True  # but its answer never came back
+    as_a_new_request_finds_its_connection_killed()
+
+    testimony.store()
+
+    assert list(Testimony.objects.values_list("pk", flat=True)) == [testimony.pk]
