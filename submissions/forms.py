@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
@@ -32,31 +32,23 @@ DAMAGED = _(
 SENT_TWICE = _("This answer was sent twice with different values. Please check it and send again.")
 
 
-class Shared(forms.Field):
-    """For fields whose widget (and choices) never change: each form shares them instead
-    of deep-copying the widget, its attributes, every choice and its lazy label (most of
-    a form's set-up cost, on the path of every submission). Never change such a field's
-    widget on a form instance: it is the class's."""
-
-    def __deepcopy__(self, memo: dict) -> forms.Field:
-        result = object.__new__(type(self))  # as copy.copy, without its generic protocol
-        result.__dict__.update(self.__dict__)
-        memo[id(self)] = result
-        result.error_messages = self.error_messages.copy()
-        result.validators = self.validators[:]
-        return result
+FormClass = TypeVar("FormClass", bound=type[forms.Form])
 
 
-class SharedCharField(Shared, forms.CharField):
-    pass
+class FixedFields(dict[str, forms.Field]):
+    """The fields of a form that no instance changes (``fixed_fields``)."""
+
+    def __deepcopy__(self, memo: dict) -> dict[str, forms.Field]:
+        return dict(self)
 
 
-class SharedChoiceField(Shared, forms.ChoiceField):
-    pass
-
-
-class SharedMultipleChoiceField(Shared, forms.MultipleChoiceField):
-    pass
+def fixed_fields(form_class: FormClass) -> FormClass:
+    """Each form of this class shares the class's fields, their widgets and choices,
+    instead of deep-copying them all with their attributes and lazy labels (most of a
+    form's set-up cost, on the path of every submission). Never change a field, or its
+    widget, on such a form instance: it is the class's."""
+    form_class.base_fields = FixedFields(form_class.base_fields)
+    return form_class
 
 
 class DescribedBoundField(BoundField):
@@ -168,17 +160,18 @@ def served_token(now: datetime | None = None) -> str:
     return signing.dumps(int((now or timezone.now()).timestamp()), salt=SERVED_SALT)
 
 
+@fixed_fields
 class TestimonyForm(forms.Form):
     bound_field_class = DescribedBoundField
 
     # How her story may be used is asked first, before she writes it.
-    consent = SharedChoiceField(
+    consent = forms.ChoiceField(
         label=_("How may the campaign use your story?"),
         choices=CONSENT_CHOICES,
         widget=DescribedRadioSelect(CONSENT_DESCRIPTIONS),
         error_messages={"required": _("Choose how your story may be used.")},
     )
-    text = SharedCharField(
+    text = forms.CharField(
         label=_("Your story"),
         strip=False,
         # No maxlength attribute: a browser would cut a pasted text silently. The
@@ -193,34 +186,34 @@ class TestimonyForm(forms.Form):
             ),
         },
     )
-    forms_of_violence = SharedMultipleChoiceField(
+    forms_of_violence = forms.MultipleChoiceField(
         label=_("What happened (optional, choose any)"),
         choices=ViolenceForm.choices,
         required=False,
         widget=DescribedCheckboxes(VIOLENCE_DESCRIPTIONS, in_label=True),
     )
-    age_group = SharedChoiceField(
+    age_group = forms.ChoiceField(
         label=_("Age when it happened (optional)"),
         choices=[PREFER_NOT, *AgeGroup.choices],
         required=False,
         widget=forms.Select(attrs=QUIET),
     )
-    region = SharedChoiceField(
+    region = forms.ChoiceField(
         label=_("Where it happened (optional)"),
         choices=[PREFER_NOT, *Region.choices],
         required=False,
         widget=GroupedSelect(attrs=QUIET),
     )
-    teller = SharedChoiceField(
+    teller = forms.ChoiceField(
         label=_("Who is telling (optional)"),
         choices=[*Teller.choices, PREFER_NOT],
         required=False,
         widget=forms.RadioSelect,
     )
-    served = SharedCharField(widget=forms.HiddenInput, required=False)
+    served = forms.CharField(widget=forms.HiddenInput, required=False)
     # A honeypot: hidden from people by CSS and from screen readers by aria-hidden on its
     # wrapper; automated posters tend to fill every field.
-    website = SharedCharField(
+    website = forms.CharField(
         label=_("Leave this field empty"),
         required=False,
         widget=forms.TextInput(attrs={"tabindex": "-1", **QUIET}),

@@ -168,6 +168,32 @@ def test_a_missing_consent_is_listed_with_a_link_to_its_first_choice(client):
     assert Testimony.objects.count() == 0
 
 
+def test_a_refused_story_leaves_nothing_in_the_next_form(client):
+    # Every story form shares its fields and widgets (forms.fixed_fields): nothing one
+    # person's refused form held (her answers, its errors) may reach the next form.
+    def form_page() -> str:
+        page = client.get("/en/").content.decode()
+        return re.sub(r'(name="(?:csrfmiddlewaretoken|served)" value=)"[^"]+"', r"\1", page)
+
+    before = form_page()
+    refused = client.post(
+        "/en/",
+        story(
+            client,
+            text=" ",
+            consent="statistics",
+            forms_of_violence=["economic", "sexual"],
+            age_group="18_24",
+            region="KZ-75",
+            teller="witness",
+        ),
+    )
+    assert refused.status_code == 400
+    assert 'aria-invalid="true"' in refused.content.decode()
+
+    assert form_page() == before
+
+
 def test_a_nul_byte_is_a_clear_error_not_a_500(client):
     response = client.post("/en/", story(client, text="before\x00after"))
 
