@@ -32,7 +32,7 @@ Measured, in this order:
 Exits non-zero if any target is missed. Sizes: ``UNTOLD_BENCH_SCALE_ROWS`` (default
 ``100000,1000000``). Databases are named from ``UNTOLD_BENCH_DATABASE`` (default
 ``untold_bench``) and dropped at the end; Redis is ``UNTOLD_BENCH_REDIS_URL`` (default
-db 11), flushed. Run it with ``make bench-scale`` (about 40 minutes on 2 cores).
+db 11), flushed. Run it with ``make bench-scale`` (7 to 40 minutes on 2 cores, by the machine).
 """
 
 # Every subprocess here is manage.py or this script, with arguments built here.
