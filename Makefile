@@ -55,7 +55,7 @@ bench: $(STAMP) $(DEV_KEYS)/untold.env
 # The scale run: every part at 100,000 and at 1,000,000 testimonies on PostgreSQL (the
 # panel's pages and their queries, statistics, the export against COPY, submissions,
 # shuffle and purge beside a writer, rotation killed and resumed, disk per story), each
-# figure beside its target in one table. Seeds by COPY; about 40 minutes on 2 cores and
+# figure beside its target in one table. Seeds by COPY; 7 to 40 minutes on 2 cores and
 # 10 GB of disk at the largest size; exits non-zero if a target is missed. Set
 # UNTOLD_BENCH_SCALE_ROWS=100000 for a quick run.
 bench-scale: $(STAMP) $(DEV_KEYS)/untold.env
