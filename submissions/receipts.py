@@ -94,6 +94,7 @@ def hand_over(response: HttpResponse, code: str, *, paths: Iterable[tuple[str, s
     once: each page has its own path, and a cookie has one."""
     value = signing.Signer(salt=COOKIE_SALT).sign(code)
     expires = http_date(time.time() + COOKIE_MAX_AGE)  # once for all: the same instant
+    secure = not settings.DEBUG
     for language, path in paths:
         response.set_cookie(
             cookie_name(language),
@@ -101,7 +102,7 @@ def hand_over(response: HttpResponse, code: str, *, paths: Iterable[tuple[str, s
             max_age=COOKIE_MAX_AGE,
             expires=expires,
             path=path,
-            secure=not settings.DEBUG,
+            secure=secure,
             httponly=True,
             samesite="Strict",
         )
