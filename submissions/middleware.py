@@ -10,7 +10,9 @@ allowed for Django's admin templates.
 form posts, which Django's CSRF check rightly refuses; "same-origin" sends the
 origin to this site only, and no Referer to the exit site or anyone else.
 
-Public pages are also sent gzipped (``compressed_outside_the_panel``), for her data plan.
+Public pages are also sent gzipped (``compressed_outside_the_panel``), for her data plan,
+and a method a page does not take is refused with a page that says so
+(``explained_refusals``), not Django's empty 405.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from collections.abc import Callable
 from typing import cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.middleware.gzip import GZipMiddleware
+from django.shortcuts import render
 
 PUBLIC_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -73,5 +76,22 @@ def compressed_outside_the_panel(get_response: Callable[[HttpRequest], HttpRespo
         if in_panel(request):
             return get_response(request)
         return cast(HttpResponse, compress(request))  # a sync stack: never awaitable
+
+    return middleware
+
+
+def explained_refusals(get_response: Callable[[HttpRequest], HttpResponse]):
+    """A method a page does not take (a PUT to the story form, a GET of the panel's
+    sign-out) gets Django's 405 with an empty body, which a browser shows as a blank
+    page. It becomes the bad-request page in her language, saying that nothing was
+    stored, with the 405 and its Allow header kept."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if isinstance(response, HttpResponseNotAllowed) and not response.content:
+            explained = render(request, "400.html", status=405)
+            explained["Allow"] = response["Allow"]
+            return explained
+        return response
 
     return middleware

@@ -452,15 +452,30 @@ def test_a_wrong_language_prefix_is_the_not_found_page_in_her_language(path, lan
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
-@pytest.mark.parametrize("path", ["/en/", "/en/withdraw/"])
-def test_other_methods_are_not_allowed(method, path, log_records):
-    browser = Browser()
+@pytest.mark.parametrize("language", ["en", "kk", "ru"])
+@pytest.mark.parametrize("path", ["/{}/", "/{}/withdraw/"])
+def test_other_methods_are_refused_with_a_page_in_her_language(method, language, path, log_records):
+    browser = Browser(language)
 
-    response = browser.send(urlencode(browser.fields()).encode(), path=path, method=method)
+    response = browser.send(
+        urlencode(browser.fields()).encode(), path=path.format(language), method=method
+    )
 
     assert response.status_code == 405
     assert response["Allow"] == "GET, POST"
+    assert says(language, "Nothing was stored. Please go back and try again.") in page(response)
+    assert 'href="/exit/"' in page(response)  # the quick exit, as on every page
+    assert Testimony.objects.count() == 0
     assert_nothing_kept(log_records)
+
+
+@pytest.mark.parametrize("path", ["/en/privacy/", "/en/thanks/"])
+def test_a_page_that_takes_only_get_refuses_a_post_with_a_page(client, path):
+    response = client.post(path)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert "Something was wrong with the request" in response.content.decode()
 
 
 @pytest.mark.parametrize(
