@@ -81,10 +81,10 @@ def compressed_outside_the_panel(get_response: Callable[[HttpRequest], HttpRespo
 
 
 def explained_refusals(get_response: Callable[[HttpRequest], HttpResponse]):
-    """A method a page does not take (a PUT to the story form, a GET of the panel's
-    sign-out) gets Django's 405 with an empty body, which a browser shows as a blank
-    page. It becomes the bad-request page in her language, saying that nothing was
-    stored, with the 405 and its Allow header kept."""
+    """A method a page does not take (a PUT to the story form, a POST to the privacy
+    page) gets Django's 405 with an empty body, which a browser shows as a blank page.
+    It becomes the bad-request page in her language, saying that nothing was stored,
+    with the 405 and its Allow header kept."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         response = get_response(request)
