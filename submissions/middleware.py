@@ -23,7 +23,6 @@ from typing import cast
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.middleware.gzip import GZipMiddleware
-from django.shortcuts import render
 
 PUBLIC_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -82,14 +81,20 @@ def compressed_outside_the_panel(get_response: Callable[[HttpRequest], HttpRespo
 
 def explained_refusals(get_response: Callable[[HttpRequest], HttpResponse]):
     """A method a page does not take (a PUT to the story form, a POST to the privacy
-    page) gets Django's 405 with an empty body, which a browser shows as a blank page.
+    page, a GET of the panel's sign-out) gets Django's 405 with an empty body, which a
+    browser shows as a blank page.
     It becomes the bad-request page in her language, saying that nothing was stored,
     with the 405 and its Allow header kept."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         response = get_response(request)
         if isinstance(response, HttpResponseNotAllowed) and not response.content:
-            explained = render(request, "400.html", status=405)
+            # Imported here: submissions.logs imports this module while logging is set
+            # up, before the models the views need are ready.
+            from submissions.views import bad_request
+
+            explained = bad_request(request)
+            explained.status_code = 405
             explained["Allow"] = response["Allow"]
             return explained
         return response

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from submissions.choices import AgeGroup, Consent, Region, Teller, ViolenceForm
 from submissions.forms import MAX_TEXT_LENGTH, SERVED_SALT, TestimonyForm, served_token
 from submissions.models import Testimony
+from tests.panel import PANEL, ensure_groups, staff, verified_client
 from tests.servers import hidden
 
 CLOSES = datetime.now(UTC) + timedelta(days=7)
@@ -475,6 +476,17 @@ def test_a_page_that_takes_only_get_refuses_a_post_with_a_page(client, path):
 
     assert response.status_code == 405
     assert response["Allow"] == "GET"
+    assert "Something was wrong with the request" in response.content.decode()
+
+
+def test_the_panel_explains_a_refused_method_too():
+    ensure_groups()
+    moderator = verified_client(*staff("moderator-user", "moderator"))
+
+    response = moderator.get(f"{PANEL}logout/")  # signing out takes a POST
+
+    assert response.status_code == 405
+    assert response["Allow"] == "POST, OPTIONS"
     assert "Something was wrong with the request" in response.content.decode()
 
 
