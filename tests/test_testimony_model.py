@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.db import connection, models, transaction
 from django.db.utils import DatabaseError, IntegrityError
+from django.test.utils import CaptureQueriesContext
 
 from submissions import receipts
 from submissions.models import AuditEvent, Testimony
@@ -165,3 +166,70 @@ def test_a_story_whose_first_insert_committed_before_the_connection_broke_is_kep
     testimony.store()
 
     assert list(Testimony.objects.values_list("pk", flat=True)) == [testimony.pk]
+
+
+# --- The INSERT itself --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_stored_story_is_the_row_save_would_have_stored():
+    testimony = new_testimony(
+        "Каждое поле сохраняется как есть.",
+        save=False,
+        age_group="25_34",
+        region="KZ-75",
+        teller="witness",
+        consent="statistics",
+    )
+    testimony.violence_forms = ["economic", "psychological"]
+    testimony.set_receipt_code(receipts.new_code())
+    same = Testimony(
+        **{f.attname: getattr(testimony, f.attname) for f in Testimony._meta.concrete_fields}
+    )
+    same.id, same.receipt_digest = uuid.uuid4(), None  # both unique
+
+    testimony.store()
+    same.save(force_insert=True)
+
+    fields = [f.attname for f in Testimony._meta.concrete_fields if f.attname != "id"]
+    rows = {
+        row.pop("id"): {**row, "receipt_digest": None}
+        for row in Testimony.objects.values("id", *fields)
+    }
+    assert rows[testimony.id] == rows[same.id]
+    assert Testimony.objects.get(pk=testimony.pk).receipt_digest == testimony.receipt_digest
+    assert Testimony.objects.get(pk=testimony.pk).open_text() == "Каждое поле сохраняется как есть."
+    assert not testimony._state.adding
+
+
+@pytest.mark.django_db
+def test_the_sealed_text_travels_beside_the_statement_not_inside_it():
+    """On PostgreSQL the INSERT's values are parameters: the statement PostgreSQL parses
+    (and would write to its log with an error) holds neither the sealed text nor the
+    receipt digest."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no statement log and no server to parse it")
+    testimony = new_testimony("Not in any statement.", save=False)
+    testimony.set_receipt_code(receipts.new_code())
+
+    with CaptureQueriesContext(connection) as captured:
+        testimony.store()
+
+    inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert bytes(testimony.sealed_text).hex()[:64] not in inserts[0]
+    assert testimony.receipt_digest not in inserts[0]
+    assert str(testimony.id) not in inserts[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_story_that_breaks_a_constraint_raises_djangos_integrity_error():
+    digest = receipts.digest("1234567890123452")
+    new_testimony("The first.", save=False, receipt_digest=digest).store()
+
+    with pytest.raises(IntegrityError):
+        new_testimony(
+            "The second, with the same digest.", save=False, receipt_digest=digest
+        ).store()
+
+    assert Testimony.objects.count() == 1
