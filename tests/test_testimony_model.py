@@ -233,3 +233,18 @@ def test_a_story_that_breaks_a_constraint_raises_djangos_integrity_error():
         ).store()
 
     assert Testimony.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_story_insert_is_never_left_prepared_on_the_connection():
+    """A pooler in transaction mode hands each statement any server connection, where a
+    statement prepared on another does not exist. Django turns psycopg's preparing off
+    (``prepare_threshold``); the INSERT bound on the server must not turn it on."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL's statements are bound on the server")
+    for number in range(8):  # psycopg prepares a statement on its sixth run by default
+        new_testimony(f"Story {number}.", save=False).store()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (0,)
