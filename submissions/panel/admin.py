@@ -29,19 +29,25 @@ from submissions.models import AuditEvent, StrOrPromise
 from submissions.staff import StaffGroup
 
 
+def count_up_to(rows: QuerySet, cap: int) -> int:
+    """How many rows ``rows`` holds, counted no further than ``cap + 1`` (more than
+    ``cap``): up to that many are read through an index, whatever the table's size."""
+    return rows.values("pk")[: cap + 1].count()
+
+
 class CappedPaginator(Paginator):
     """Counts a list's rows up to ``cap`` and no further (the page then says "10000+").
 
     Counting every row of a list is the one query of a list page that reads the whole
     table: at 1,000,000 stories it took most of the page's time (bench/scale.py). Up to
-    ``cap`` rows are read through the list's index, whatever the table's size."""
+    ``cap`` rows are read through the list's index, whatever the table's size. The
+    reading view counts the stories left in the queue the same way."""
 
     cap = 10_000
 
     @cached_property
     def count(self) -> int:
-        rows = cast(QuerySet, self.object_list)
-        return rows.values("pk")[: self.cap + 1].count()
+        return count_up_to(cast(QuerySet, self.object_list), self.cap)
 
     @property
     def capped(self) -> bool:
