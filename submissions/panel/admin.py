@@ -29,12 +29,6 @@ from submissions.models import AuditEvent, StrOrPromise
 from submissions.staff import StaffGroup
 
 
-def count_up_to(rows: QuerySet, cap: int) -> int:
-    """How many rows ``rows`` holds, counted no further than ``cap + 1`` (more than
-    ``cap``): up to that many are read through an index, whatever the table's size."""
-    return rows.values("pk")[: cap + 1].count()
-
-
 class CappedPaginator(Paginator):
     """Counts a list's rows up to ``cap`` and no further (the page then says "10000+").
 
@@ -47,11 +41,17 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return count_up_to(cast(QuerySet, self.object_list), self.cap)
+        rows = cast(QuerySet, self.object_list)
+        return rows.values("pk")[: self.cap + 1].count()
 
     @property
     def capped(self) -> bool:
         return self.count > self.cap
+
+    @property
+    def shown(self) -> int | str:
+        """The count as a page says it: "10000+" beyond the cap."""
+        return f"{self.cap}+" if self.capped else self.count
 
 
 class DeclaredLookupsOnly(admin.ModelAdmin):
